@@ -1,0 +1,61 @@
+# One command sets everything up and opens the workbench (make lab); one sets
+# everything up and runs every test (make test). Both reuse .venv while the
+# dependency list (pyproject.toml + requirements/lock.txt) is unchanged.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEPS_HASH := $(shell $(PYTHON) -c "import hashlib,sys; h=hashlib.sha256(); [h.update(open(f,'rb').read()) for f in sys.argv[1:]]; print(h.hexdigest()[:16])" pyproject.toml requirements/lock.txt)
+STAMP  := $(VENV)/.deps-$(DEPS_HASH)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: env lab test unit notebooks-test browser-test notebooks baselines bench lock clean help
+
+help:
+	@echo "make lab        set up .venv and open JupyterLab on notebooks/"
+	@echo "make test       set up .venv and run every test (unit, notebooks, browser)"
+	@echo "make notebooks  re-execute the notebooks and store their outputs (strips widget state)"
+	@echo "make baselines  retrain the committed baselines for the embedded dataset"
+	@echo "make bench      run the benchmarks (slider latency and technique targets)"
+	@echo "make lock       refresh requirements/lock.txt from the current .venv"
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e '.[test]'
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp tools/jupyter_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@rm -f $(VENV)/.deps-*
+	@touch $@
+
+env: $(STAMP)
+
+lab: env
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
+
+test: env
+	$(BIN)/python -m pytest
+
+unit: env
+	$(BIN)/python -m pytest tests
+
+notebooks-test: env
+	$(BIN)/python -m pytest notebooks
+
+browser-test: env
+	$(BIN)/python -m pytest -m browser tests
+
+notebooks: env
+	$(BIN)/python tools/notebooks.py execute $(NOTEBOOKS)
+
+baselines: env
+	$(BIN)/python -m workbench baselines
+
+bench: env
+	$(BIN)/python benchmarks/slider_latency.py
+
+lock: env
+	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^compression-workbench' > requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

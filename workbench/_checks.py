@@ -1,0 +1,74 @@
+"""Argument checks shared by every public function.
+
+Each check raises a ``ValueError`` whose message names the argument, the allowed
+range or choices, and the value it got, so a learner can fix the call from the
+message alone::
+
+    >>> check_fraction("amount", 1.5, high_inclusive=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: amount must be in [0, 1), got 1.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from numbers import Integral, Real
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _interval(low: float, high: float, low_inclusive: bool, high_inclusive: bool) -> str:
+    left = "[" if low_inclusive else "("
+    right = "]" if high_inclusive else ")"
+    fmt = lambda v: "inf" if v == math.inf else ("-inf" if v == -math.inf else f"{v:g}")
+    return f"{left}{fmt(low)}, {fmt(high)}{right}"
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as a float if it is a real number inside the interval."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number in "
+                         f"{_interval(low, high, low_inclusive, high_inclusive)}, got {value!r}")
+    value = float(value)
+    ok_low = value >= low if low_inclusive else value > low
+    ok_high = value <= high if high_inclusive else value < high
+    if math.isnan(value) or not (ok_low and ok_high):
+        raise ValueError(f"{name} must be in "
+                         f"{_interval(low, high, low_inclusive, high_inclusive)}, got {value:g}")
+    return value
+
+
+def check_fraction(name: str, value: Any, *, high_inclusive: bool = True) -> float:
+    """A number in [0, 1] (or [0, 1) with ``high_inclusive=False``)."""
+    return check_number(name, value, 0.0, 1.0, high_inclusive=high_inclusive)
+
+
+def check_int(name: str, value: Any, low: int = 0, high: float = math.inf) -> int:
+    """Return ``value`` if it is an integer in [low, high] (booleans are refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{name} must be an integer in "
+                         f"{_interval(low, high, True, True)}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {_interval(low, high, True, True)}, got {value}")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[T], *, what: str | None = None) -> T:
+    """Return ``value`` if it is one of ``choices``; the error lists the valid ones."""
+    choices = list(choices)
+    if value not in choices:
+        listed = ", ".join(str(c) for c in choices)
+        label = what or name
+        raise ValueError(f"unknown {label} {value!r}; {name} must be one of: {listed}")
+    return value

@@ -1,0 +1,344 @@
+"""The live explorer: controls -> compress -> measure -> plots and a report table.
+
+A notebook adds a technique by writing a compression function, not a UI::
+
+    >>> from workbench import data, models
+    >>> from workbench.widgets import Slider
+    >>> def shrink(model, scale):          # a toy "compression": scale every weight
+    ...     for p in model.parameters():
+    ...         p.data.mul_(scale)
+    ...     return model
+    >>> ex = Explorer(shrink, {"scale": Slider(0.0, 1.0, 0.25, value=1.0)},
+    ...               baseline=models.build("lenet300"), data=data.load("digits"), latency="off")
+    >>> ex.set(scale=0.5).params
+    266610
+
+Every new setting is measured once and cached (moving back is instant); latency
+is timed within a small budget, interleaved with the baseline, or on demand with
+the "measure latency" button. An exception raised while measuring appears in the
+panel, which keeps working. A control named ``batch_size`` sets the latency batch
+instead of being passed to the compression function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import pandas as pd
+from torch import nn
+
+from ._checks import check_choice, check_int, check_number
+from .latency import Latency, compare_latency
+from .measure import Encoding, Measurement, measure_static
+from .report import Report, format_bytes
+from .weights import deep_copy
+from .widgets import Slider, error_html, message_box
+
+LATENCY_MODES = ("quick", "button", "off")
+MEASURE_PARAMS = ("batch_size",)
+
+
+@dataclass
+class _Point:
+    params: dict
+    measurement: Measurement
+    baseline_latency: Latency | None = None   # baseline timed in the same interleaved run
+    full: bool = False                         # latency measured with the full repeat count
+
+
+class Explorer:
+    """Widgets that re-measure a compressed model whenever a control moves."""
+
+    def __init__(self, compress: Callable[..., nn.Module], controls: Mapping, *, baseline: nn.Module, data,
+                 encoding: Encoding | Callable[[dict], Encoding] = "fp32", x: str | None = None,
+                 latency: str = "quick", batch_size: int = 32, budget_s: float = 0.1,
+                 split: str = "test", title: str = "", **encoding_options):
+        if not callable(compress):
+            raise ValueError("compress must be a function (model, **params) -> model")
+        if not controls:
+            raise ValueError("controls must name at least one control")
+        check_choice("latency", latency, LATENCY_MODES)
+        check_int("batch_size", batch_size, 1)
+        check_number("budget_s", budget_s, 0.0, 10.0, low_inclusive=False)
+        self.compress, self.data, self.split = compress, data, split
+        self.encoding, self.encoding_options = encoding, encoding_options
+        self.latency_mode, self.default_batch, self.budget_s = latency, batch_size, budget_s
+        self.baseline = baseline.eval()
+        self.x = x or next((n for n, c in controls.items() if isinstance(c, Slider)), next(iter(controls)))
+        check_choice("x", self.x, controls, what="control")
+        self.controls = {name: spec.build(name) for name, spec in controls.items()}
+        self._compress_params = set(inspect.signature(compress).parameters)
+        self._points: dict[tuple, _Point] = {}
+        self._macs: dict[tuple, int] = {}
+        self._series: dict[tuple, int] = {}
+        self._suspend = False
+        self._last: tuple[tuple, nn.Module] | None = None   # (key, model) of the last compression
+        self.errors: list[BaseException] = []        # what callbacks raised, newest last
+        self.timings: list[float] = []               # seconds each update took
+        self.status = message_box()
+        self.table = widgets.HTML()
+        self.button = widgets.Button(description="measure latency", icon="clock-o",
+                                     tooltip="time the current setting with the full repeat count",
+                                     disabled=latency == "off")
+        self.button.on_click(lambda _: self._guarded(self.measure_latency))
+        self.figure = self._make_figure(title)
+        self.base_point = self._measure_baseline()
+        for w in self.controls.values():
+            w.observe(lambda change: self._guarded(self.update), names="value")
+        self._guarded(self.update)
+        self.panel = widgets.VBox([
+            widgets.HBox([widgets.VBox(list(self.controls.values()) + [self.button]), self.table]),
+            self.status, self.figure])
+
+    # ------------------------------------------------------------------ state
+    @property
+    def params(self) -> dict:
+        """The current control values."""
+        return {name: w.value for name, w in self.controls.items()}
+
+    @property
+    def current(self) -> Measurement:
+        """The measurement of the current setting."""
+        return self._points[self._key(self.params)].measurement
+
+    @property
+    def model(self) -> nn.Module:
+        """The compressed model for the current setting."""
+        key = self._key(self.params)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self._compress(self.params))
+        return self._last[1]
+
+    def set(self, **params) -> Measurement:
+        """Move several controls at once (one measurement) and return the new measurement."""
+        for name in params:
+            check_choice("params", name, self.controls, what="control")
+        self._suspend = True
+        try:
+            for name, value in params.items():
+                self.controls[name].value = value
+        finally:
+            self._suspend = False
+        self._guarded(self.update)
+        return self.current
+
+    def history(self) -> pd.DataFrame:
+        """Every setting measured so far, one row each."""
+        rows = []
+        for p in self._points.values():
+            m = p.measurement
+            rows.append({**p.params, "accuracy": m.accuracy, "size_bytes": m.size_bytes, "encoding": m.encoding,
+                         "nonzeros": m.nonzeros, "macs": m.macs, "latency_ms": m.latency_ms(self._batch(p.params))})
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ measuring
+    def _key(self, params: Mapping) -> tuple:
+        return tuple(sorted((k, v) for k, v in params.items()))
+
+    def _batch(self, params: Mapping) -> int:
+        return int(params.get("batch_size", self.default_batch))
+
+    def _encoding(self, params: dict) -> Encoding:
+        return self.encoding(params) if callable(self.encoding) else self.encoding
+
+    def _static(self, model: nn.Module, params: dict) -> Measurement:
+        signature = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
+        if signature not in self._macs:
+            from .metrics import count_macs
+
+            self._macs[signature] = count_macs(model, self.data.input_shape)
+        return measure_static(model, self.data, encoding=self._encoding(params), split=self.split,
+                              macs=self._macs[signature], **self.encoding_options)
+
+    def _compress(self, params: dict) -> nn.Module:
+        args = {k: v for k, v in params.items() if k in self._compress_params or k not in MEASURE_PARAMS}
+        model = self.compress(deep_copy(self.baseline), **args)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"compress must return an nn.Module, got {type(model).__name__}")
+        return model.eval()
+
+    def _measure_baseline(self) -> _Point:
+        params = self.params
+        m = measure_static(self.baseline, self.data, encoding="fp32", split=self.split)
+        return _Point(params, m)
+
+    def _time(self, model: nn.Module, params: dict, *, full: bool) -> tuple[Latency, Latency]:
+        batch = self._batch(params)
+        kw = dict(repeats=30, warmup=5) if full else dict(repeats=20, warmup=1, budget_s=self.budget_s)
+        out = compare_latency({"baseline": self.baseline, "model": model}, self.data.input_shape,
+                              batch_size=batch, **kw)
+        return out["model"], out["baseline"]
+
+    def update(self) -> Measurement:
+        """Measure the current setting (or take it from the cache) and redraw."""
+        if self._suspend:
+            return None
+        start = time.perf_counter()
+        params = self.params
+        key = self._key(params)
+        if key not in self._points:
+            self.status.value = "measuring…"
+            model = self._compress(params)
+            self._last = (key, model)
+            m = self._static(model, params)
+            point = _Point(params, m)
+            if self.latency_mode == "quick":
+                lat, base = self._time(model, params, full=False)
+                point = _Point(params, _with(m, {self._batch(params): lat}), base)
+            self._points[key] = point
+        self._redraw(self._points[key])
+        self.status.value = ""
+        self.timings.append(time.perf_counter() - start)
+        return self._points[key].measurement
+
+    def measure_latency(self) -> Measurement:
+        """Time the current setting with the full repeat count (the button does this)."""
+        if self.latency_mode == "off":
+            raise RuntimeError("latency is off for this explorer")
+        params = self.params
+        key = self._key(params)
+        self.status.value = "timing…"
+        lat, base = self._time(self.model, params, full=True)
+        point = self._points[key]
+        self._points[key] = _Point(params, _with(point.measurement, {self._batch(params): lat}), base, full=True)
+        self._redraw(self._points[key])
+        self.status.value = ""
+        return self._points[key].measurement
+
+    def _guarded(self, fn: Callable) -> None:
+        """Run a callback; show its exception in the panel instead of losing it."""
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - a widget callback must not die
+            self.errors.append(err)
+            self.status.value = error_html(err)
+
+    # ------------------------------------------------------------------ drawing
+    def _make_figure(self, title: str):
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.07, subplot_titles=(
+            "accuracy (%)", "size (kB)", "latency (ms)", "Pareto: accuracy vs size"))
+        for col in (1, 2, 3):
+            fig.update_xaxes(title_text=self.x, row=1, col=col)
+        fig.update_xaxes(title_text="size (kB)", type="log", row=1, col=4)
+        fig.update_yaxes(title_text="accuracy (%)", row=1, col=4)
+        # traces 0-3: baseline references; 4-7: current point; 8: Pareto cloud; 9: Pareto front
+        ref = dict(mode="lines", line=dict(dash="dash", color="grey"), showlegend=False, hoverinfo="skip")
+        for col in (1, 2, 3):
+            fig.add_trace(go.Scatter(x=[], y=[], name="baseline", **ref), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[], y=[], mode="markers+text", text=["baseline"], textposition="top center",
+                                 marker=dict(color="grey", size=9), showlegend=False), row=1, col=4)
+        cur = dict(mode="markers", marker=dict(color="crimson", size=13, symbol="star"), showlegend=False)
+        for col in (1, 2, 3, 4):
+            fig.add_trace(go.Scatter(x=[], y=[], name="current", **cur), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[], y=[], mode="markers", marker=dict(color="steelblue", size=7, opacity=0.5),
+                                 name="measured", showlegend=False, hovertext=[]), row=1, col=4)
+        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", line=dict(color="steelblue", shape="hv"),
+                                 name="Pareto front", showlegend=False), row=1, col=4)
+        fig.update_layout(title=title or None, height=330, width=1150, margin=dict(l=40, r=20, t=60, b=40),
+                          legend=dict(orientation="h", y=-0.25))
+        return go.FigureWidget(fig)
+
+    def _series_key(self, params: Mapping) -> tuple:
+        return tuple((k, v) for k, v in sorted(params.items()) if k != self.x)
+
+    def _redraw(self, point: _Point) -> None:
+        import plotly.graph_objects as go
+
+        fig = self.figure
+        pts = list(self._points.values())
+        series_key = self._series_key(point.params)
+        if series_key not in self._series:
+            label = ", ".join(f"{k}={v}" for k, v in series_key) or "measured"
+            first = len(fig.data)
+            for col in (1, 2, 3):
+                fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=label,
+                                         legendgroup=label, showlegend=col == 1), row=1, col=col)
+            self._series[series_key] = first
+        with fig.batch_update():
+            xs_all = [p.params[self.x] for p in pts]
+            lo, hi = (min(xs_all), max(xs_all)) if _numeric(xs_all) else (None, None)
+            base = self.base_point.measurement
+            base_lat = [p.baseline_latency.median_ms for p in pts if p.baseline_latency is not None]
+            refs = (100 * base.accuracy, base.size_bytes / 1e3, _median(base_lat))
+            for i, value in enumerate(refs):
+                if value is not None and lo is not None:
+                    fig.data[i].x, fig.data[i].y = (lo, hi), (value, value)
+            fig.data[3].x, fig.data[3].y = (base.size_bytes / 1e3,), (100 * base.accuracy,)
+            for key, first in self._series.items():
+                mine = sorted((p for p in pts if self._series_key(p.params) == key),
+                              key=lambda p: _sort_key(p.params[self.x]))
+                xs = [p.params[self.x] for p in mine]
+                fig.data[first].x, fig.data[first].y = xs, [100 * p.measurement.accuracy for p in mine]
+                fig.data[first + 1].x, fig.data[first + 1].y = xs, [p.measurement.size_bytes / 1e3 for p in mine]
+                fig.data[first + 2].x = xs
+                fig.data[first + 2].y = [p.measurement.latency_ms(self._batch(p.params)) for p in mine]
+            m = point.measurement
+            xv = point.params[self.x]
+            fig.data[4].x, fig.data[4].y = (xv,), (100 * m.accuracy,)
+            fig.data[5].x, fig.data[5].y = (xv,), (m.size_bytes / 1e3,)
+            lat = m.latency_ms(self._batch(point.params))
+            fig.data[6].x, fig.data[6].y = ((xv,), (lat,)) if lat is not None else ((), ())
+            fig.data[7].x, fig.data[7].y = (m.size_bytes / 1e3,), (100 * m.accuracy,)
+            fig.data[8].x = [p.measurement.size_bytes / 1e3 for p in pts]
+            fig.data[8].y = [100 * p.measurement.accuracy for p in pts]
+            fig.data[8].hovertext = [", ".join(f"{k}={v}" for k, v in p.params.items()) for p in pts]
+            front = pareto_front([(p.measurement.size_bytes / 1e3, 100 * p.measurement.accuracy) for p in pts])
+            fig.data[9].x, fig.data[9].y = [f[0] for f in front], [f[1] for f in front]
+        self.table.value = self._table_html(point)
+
+    def _table_html(self, point: _Point) -> str:
+        base = self.base_point.measurement
+        batch = self._batch(point.params)
+        if point.baseline_latency is not None:
+            base = _with(base, {batch: point.baseline_latency})
+        rows = {"baseline": base, "current": point.measurement}
+        rep = Report(rows, "baseline")
+        cols = ["accuracy", "Δ acc", "non-zeros", "size", "encoding", "size ratio", "MACs", "MAC ratio"]
+        fmt = rep.formatted()
+        extra = [c for c in fmt.columns if c.startswith(("latency", "speedup"))]
+        note = ("quick timing (small budget)" if not point.full else "full timing (30 runs)") if extra else "latency not timed"
+        return (fmt[cols + extra].T.to_html(border=0) +
+                f"<small>{rep.caption()}; {note}; size {format_bytes(point.measurement.size_bytes)}</small>")
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = f"Explorer({', '.join(self.controls)})"
+        return bundle
+
+
+def _with(m: Measurement, latency: dict) -> Measurement:
+    return Measurement(**{**m.__dict__, "latency": {**m.latency, **latency}})
+
+
+def _numeric(values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _sort_key(v):
+    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
+
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both size (lower) and accuracy (higher), by size.
+
+    >>> pareto_front([(1, 90), (2, 95), (3, 94), (0.5, 80)])
+    [(0.5, 80), (1, 90), (2, 95)]
+    """
+    front, best = [], float("-inf")
+    for size, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((size, acc))
+            best = acc
+    return front

@@ -1,0 +1,150 @@
+"""Latency you can trust on a noisy machine: warm-up, repeats, medians, interleaving.
+
+    >>> from workbench import models
+    >>> result = measure_latency(models.build("lenet5"), (1, 28, 28), batch_size=1, repeats=5)
+    >>> result.runs, result.batch_size
+    (5, 1)
+
+Timings on a shared 2-core machine swing by 2-3x from one run to the next, so:
+warm up first (allocator, oneDNN kernel selection), report the median and the
+spread (inter-quartile range), and record the thread count. When comparing
+models, ``compare_latency`` interleaves them round by round, so a burst of
+background load hits every model alike and the *ratio* stays meaningful.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._checks import check_int, check_number
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per forward pass of one batch."""
+
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    runs: int
+    batch_size: int
+    threads: int
+    device: str
+    samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)  # every timed run
+
+    @property
+    def iqr_ms(self) -> float:
+        return self.q3_ms - self.q1_ms
+
+    @property
+    def per_example_ms(self) -> float:
+        return self.median_ms / self.batch_size
+
+    def __str__(self) -> str:
+        return (f"{self.median_ms:.3f} ms (IQR {self.iqr_ms:.3f} ms, n={self.runs}, "
+                f"batch {self.batch_size}, threads={self.threads}, {self.device})")
+
+
+def _summary(samples_s: list[float], batch_size: int, device: torch.device) -> Latency:
+    ms = sorted(s * 1e3 for s in samples_s)
+    if len(ms) >= 4:
+        q1, _, q3 = statistics.quantiles(ms, n=4, method="inclusive")
+    else:
+        q1, q3 = ms[0], ms[-1]
+    return Latency(statistics.median(ms), q1, q3, len(ms), batch_size, torch.get_num_threads(), device.type,
+                   tuple(s * 1e3 for s in samples_s))
+
+
+def _runner(model: nn.Module, input_shape: Sequence[int], batch_size: int, device: torch.device,
+            channels_last: bool):
+    x = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def once() -> float:
+        start = time.perf_counter()
+        model(x)
+        sync()
+        return time.perf_counter() - start
+
+    return once
+
+
+def _check(input_shape, batch_size, warmup, repeats, budget_s, threads):
+    if len(input_shape) == 0:
+        raise ValueError("input_shape must give the shape of one example, e.g. (1, 28, 28)")
+    check_int("batch_size", batch_size, 1)
+    check_int("warmup", warmup, 0)
+    check_int("repeats", repeats, 1)
+    if budget_s is not None:
+        check_number("budget_s", budget_s, 0.0, low_inclusive=False)
+    if threads is not None:
+        check_int("threads", threads, 1, 1024)
+
+
+def measure_latency(model: nn.Module, input_shape: Sequence[int], *, batch_size: int = 1, warmup: int = 5,
+                    repeats: int = 30, budget_s: float | None = None, threads: int | None = None,
+                    device: str | torch.device = "cpu", channels_last: bool = False) -> Latency:
+    """Median latency of ``model`` on a batch of ``batch_size`` examples of ``input_shape``.
+
+    ``budget_s`` caps the timed runs (at least 3 are always made): the explorer uses
+    a small budget for a quick answer; a notebook's report uses the full ``repeats``.
+    ``threads`` sets ``torch.set_num_threads`` for the measurement and restores it.
+    """
+    return compare_latency({"model": model}, input_shape, batch_size=batch_size, warmup=warmup,
+                           repeats=repeats, budget_s=budget_s, threads=threads, device=device,
+                           channels_last=channels_last)["model"]
+
+
+def compare_latency(models: Mapping[str, nn.Module], input_shape: Sequence[int], *, batch_size: int = 1,
+                    warmup: int = 5, repeats: int = 30, budget_s: float | None = None,
+                    threads: int | None = None, device: str | torch.device = "cpu",
+                    channels_last: bool = False) -> dict[str, Latency]:
+    """Latency of several models, measured interleaved: one run of each per round.
+
+    >>> from workbench import models as zoo
+    >>> out = compare_latency({"a": zoo.build("lenet300"), "b": zoo.build("lenet5")}, (1, 28, 28), repeats=3)
+    >>> sorted(out)
+    ['a', 'b']
+    """
+    _check(input_shape, batch_size, warmup, repeats, budget_s, threads)
+    if not models:
+        raise ValueError("models must hold at least one model")
+    device = torch.device(device)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    modes = {name: m.training for name, m in models.items()}
+    gc_was_enabled = gc.isenabled()
+    try:
+        runners = {}
+        for name, m in models.items():
+            m.eval()
+            runners[name] = _runner(m.to(device), input_shape, batch_size, device, channels_last)
+        samples: dict[str, list[float]] = {name: [] for name in models}
+        with torch.inference_mode():
+            for _ in range(warmup):
+                for run in runners.values():
+                    run()
+            gc.disable()
+            start = time.perf_counter()
+            for i in range(repeats):
+                for name, run in runners.items():
+                    samples[name].append(run())
+                if budget_s is not None and i >= 2 and time.perf_counter() - start > budget_s:
+                    break
+        return {name: _summary(s, batch_size, device) for name, s in samples.items()}
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        for name, m in models.items():
+            m.train(modes[name])
+        torch.set_num_threads(old_threads)
