@@ -13,11 +13,18 @@ A notebook adds a technique by writing a compression function, not a UI::
     >>> ex.set(scale=0.5).params
     266610
 
-Every new setting is measured once and cached (moving back is instant); latency
-is timed within a small budget, interleaved with the baseline, or on demand with
-the "measure latency" button. An exception raised while measuring appears in the
-panel, which keeps working. A control named ``batch_size`` sets the latency batch
-instead of being passed to the compression function.
+- Every new setting is measured once and cached: moving back is instant.
+- Latency is timed within a small budget, interleaved with the baseline, or on
+  demand with the "measure latency" button (30 runs).
+- ``run="button"`` is for settings that train (distillation, say): moving a
+  control does nothing until "run" is pressed; a compression function that takes
+  a ``monitor`` argument gets the panel's :class:`TrainingMonitor` to pass to
+  ``train``. Results accumulate across runs until "reset".
+- ``actions`` add buttons that transform the current model (e.g. fine-tune it);
+  their results join the plots as a series of their own.
+- An exception raised in a callback appears in the panel, which keeps working.
+- A control named ``batch_size`` sets the latency batch instead of being passed
+  to the compression function.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ipywidgets as widgets
 import pandas as pd
@@ -34,19 +41,22 @@ from torch import nn
 from ._checks import check_choice, check_int, check_number
 from .latency import Latency, compare_latency
 from .measure import Encoding, Measurement, measure_static
+from .metrics import count_macs
 from .report import Report, format_bytes
 from .weights import deep_copy
-from .widgets import Slider, error_html, message_box
+from .widgets import Slider, TrainingMonitor, error_html, message_box
 
 LATENCY_MODES = ("quick", "button", "off")
+RUN_MODES = ("auto", "button")
 MEASURE_PARAMS = ("batch_size",)
+ACTION = "action"
 
 
 @dataclass
 class _Point:
-    params: dict
+    params: dict                               # control values, plus "action" for action results
     measurement: Measurement
-    baseline_latency: Latency | None = None   # baseline timed in the same interleaved run
+    baseline_latency: Latency | None = None    # baseline timed in the same interleaved run
     full: bool = False                         # latency measured with the full repeat count
 
 
@@ -55,46 +65,51 @@ class Explorer:
 
     def __init__(self, compress: Callable[..., nn.Module], controls: Mapping, *, baseline: nn.Module, data,
                  encoding: Encoding | Callable[[dict], Encoding] = "fp32", x: str | None = None,
+                 run: str = "auto", actions: Mapping[str, Callable[..., nn.Module]] | None = None,
                  latency: str = "quick", batch_size: int = 32, budget_s: float = 0.1,
                  split: str = "test", title: str = "", **encoding_options):
         if not callable(compress):
             raise ValueError("compress must be a function (model, **params) -> model")
         if not controls:
             raise ValueError("controls must name at least one control")
+        check_choice("run", run, RUN_MODES)
         check_choice("latency", latency, LATENCY_MODES)
         check_int("batch_size", batch_size, 1)
         check_number("budget_s", budget_s, 0.0, 10.0, low_inclusive=False)
         self.compress, self.data, self.split = compress, data, split
         self.encoding, self.encoding_options = encoding, encoding_options
-        self.latency_mode, self.default_batch, self.budget_s = latency, batch_size, budget_s
+        self.run_mode, self.latency_mode = run, latency
+        self.default_batch, self.budget_s = batch_size, budget_s
+        self.actions = dict(actions or {})
         self.baseline = baseline.eval()
         self.x = x or next((n for n, c in controls.items() if isinstance(c, Slider)), next(iter(controls)))
         check_choice("x", self.x, controls, what="control")
         self.controls = {name: spec.build(name) for name, spec in controls.items()}
-        self._compress_params = set(inspect.signature(compress).parameters)
         self._points: dict[tuple, _Point] = {}
+        self._current: tuple | None = None
+        self._last: tuple[tuple, nn.Module] | None = None   # (key, model) of the last compression
         self._macs: dict[tuple, int] = {}
         self._series: dict[tuple, int] = {}
         self._suspend = False
-        self._last: tuple[tuple, nn.Module] | None = None   # (key, model) of the last compression
         self.errors: list[BaseException] = []        # what callbacks raised, newest last
-        self.timings: list[float] = []               # seconds each update took
+        self.timings: list[float] = []               # seconds each measured update took
+        self.monitor = TrainingMonitor("training")
         self.status = message_box()
         self.table = widgets.HTML()
-        self.button = widgets.Button(description="measure latency", icon="clock-o",
-                                     tooltip="time the current setting with the full repeat count",
-                                     disabled=latency == "off")
-        self.button.on_click(lambda _: self._guarded(self.measure_latency))
         self.figure = self._make_figure(title)
-        self.base_point = self._measure_baseline()
-        for w in self.controls.values():
-            w.observe(lambda change: self._guarded(self.update), names="value")
-        self._guarded(self.update)
+        self.base_point = _Point(self.params, measure_static(self.baseline, data, encoding="fp32", split=split))
         self.panel = widgets.VBox([
-            widgets.HBox([widgets.VBox(list(self.controls.values()) + [self.button]), self.table]),
-            self.status, self.figure])
+            widgets.HBox([widgets.VBox(list(self.controls.values()) + [self._buttons()]), self.table]),
+            self.status, self.monitor.widget, self.figure])
+        for w in self.controls.values():
+            w.observe(self._on_change, names="value")
+        if run == "auto":
+            self._guarded(self.update)
+        else:
+            self.table.value = self._table_html(self.base_point)
+            self.status.value = "press <b>run</b> to train and measure this setting"
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ public state
     @property
     def params(self) -> dict:
         """The current control values."""
@@ -102,19 +117,21 @@ class Explorer:
 
     @property
     def current(self) -> Measurement:
-        """The measurement of the current setting."""
-        return self._points[self._key(self.params)].measurement
+        """The measurement shown in the panel (the latest setting measured)."""
+        if self._current is None:
+            raise RuntimeError("nothing measured yet: press run (or call .update())")
+        return self._points[self._current].measurement
 
     @property
     def model(self) -> nn.Module:
-        """The compressed model for the current setting."""
+        """The compressed model for the current control values (compressed again if needed)."""
         key = self._key(self.params)
         if self._last is None or self._last[0] != key:
             self._last = (key, self._compress(self.params))
         return self._last[1]
 
     def set(self, **params) -> Measurement:
-        """Move several controls at once (one measurement) and return the new measurement."""
+        """Move several controls at once, measure once, and return the measurement."""
         for name in params:
             check_choice("params", name, self.controls, what="control")
         self._suspend = True
@@ -124,10 +141,12 @@ class Explorer:
         finally:
             self._suspend = False
         self._guarded(self.update)
+        if self.errors and self._current != self._key(self.params):
+            raise self.errors[-1]
         return self.current
 
     def history(self) -> pd.DataFrame:
-        """Every setting measured so far, one row each."""
+        """Every setting measured so far, one row each (the baseline excluded)."""
         rows = []
         for p in self._points.values():
             m = p.measurement
@@ -135,45 +154,20 @@ class Explorer:
                          "nonzeros": m.nonzeros, "macs": m.macs, "latency_ms": m.latency_ms(self._batch(p.params))})
         return pd.DataFrame(rows)
 
+    def reset(self) -> None:
+        """Forget every measured setting (the plots empty; the baseline stays)."""
+        self._points.clear()
+        self._current, self._last = None, None
+        with self.figure.batch_update():
+            for i, trace in enumerate(self.figure.data):
+                if i >= 4:
+                    trace.x, trace.y = [], []
+        self.table.value = self._table_html(self.base_point)
+        if self.run_mode == "auto":
+            self._guarded(self.update)
+
     # ------------------------------------------------------------------ measuring
-    def _key(self, params: Mapping) -> tuple:
-        return tuple(sorted((k, v) for k, v in params.items()))
-
-    def _batch(self, params: Mapping) -> int:
-        return int(params.get("batch_size", self.default_batch))
-
-    def _encoding(self, params: dict) -> Encoding:
-        return self.encoding(params) if callable(self.encoding) else self.encoding
-
-    def _static(self, model: nn.Module, params: dict) -> Measurement:
-        signature = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
-        if signature not in self._macs:
-            from .metrics import count_macs
-
-            self._macs[signature] = count_macs(model, self.data.input_shape)
-        return measure_static(model, self.data, encoding=self._encoding(params), split=self.split,
-                              macs=self._macs[signature], **self.encoding_options)
-
-    def _compress(self, params: dict) -> nn.Module:
-        args = {k: v for k, v in params.items() if k in self._compress_params or k not in MEASURE_PARAMS}
-        model = self.compress(deep_copy(self.baseline), **args)
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"compress must return an nn.Module, got {type(model).__name__}")
-        return model.eval()
-
-    def _measure_baseline(self) -> _Point:
-        params = self.params
-        m = measure_static(self.baseline, self.data, encoding="fp32", split=self.split)
-        return _Point(params, m)
-
-    def _time(self, model: nn.Module, params: dict, *, full: bool) -> tuple[Latency, Latency]:
-        batch = self._batch(params)
-        kw = dict(repeats=30, warmup=5) if full else dict(repeats=20, warmup=1, budget_s=self.budget_s)
-        out = compare_latency({"baseline": self.baseline, "model": model}, self.data.input_shape,
-                              batch_size=batch, **kw)
-        return out["model"], out["baseline"]
-
-    def update(self) -> Measurement:
+    def update(self) -> Measurement | None:
         """Measure the current setting (or take it from the cache) and redraw."""
         if self._suspend:
             return None
@@ -184,38 +178,111 @@ class Explorer:
             self.status.value = "measuring…"
             model = self._compress(params)
             self._last = (key, model)
-            m = self._static(model, params)
-            point = _Point(params, m)
-            if self.latency_mode == "quick":
-                lat, base = self._time(model, params, full=False)
-                point = _Point(params, _with(m, {self._batch(params): lat}), base)
-            self._points[key] = point
-        self._redraw(self._points[key])
-        self.status.value = ""
+            self._points[key] = self._measure(model, params)
+        self._show(key)
         self.timings.append(time.perf_counter() - start)
-        return self._points[key].measurement
+        return self.current
+
+    def apply(self, action: str) -> Measurement:
+        """Apply an action (e.g. fine-tuning) to the current model and measure the result."""
+        check_choice("action", action, self.actions, what="action")
+        params = {**self.params, ACTION: action}
+        key = self._key(params)
+        if key not in self._points:
+            self.status.value = f"{action}…"
+            fn = self.actions[action]
+            model = fn(deep_copy(self.model), **self._monitor_kw(fn))
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"action {action!r} must return an nn.Module, got {type(model).__name__}")
+            self._points[key] = self._measure(model.eval(), params)
+        self._show(key)
+        return self.current
 
     def measure_latency(self) -> Measurement:
         """Time the current setting with the full repeat count (the button does this)."""
         if self.latency_mode == "off":
             raise RuntimeError("latency is off for this explorer")
-        params = self.params
-        key = self._key(params)
+        key = self._key(self.params)
+        if key not in self._points:
+            raise RuntimeError("measure this setting first (press run)")
         self.status.value = "timing…"
-        lat, base = self._time(self.model, params, full=True)
         point = self._points[key]
-        self._points[key] = _Point(params, _with(point.measurement, {self._batch(params): lat}), base, full=True)
-        self._redraw(self._points[key])
-        self.status.value = ""
-        return self._points[key].measurement
+        lat, base = self._time(self.model, point.params, full=True)
+        self._points[key] = replace(point, measurement=_with(point.measurement, {self._batch(point.params): lat}),
+                                    baseline_latency=base, full=True)
+        self._show(key)
+        return self.current
 
-    def _guarded(self, fn: Callable) -> None:
+    def _key(self, params: Mapping) -> tuple:
+        return tuple(sorted((k, v) for k, v in params.items()))
+
+    def _batch(self, params: Mapping) -> int:
+        return int(params.get("batch_size", self.default_batch))
+
+    def _monitor_kw(self, fn: Callable) -> dict:
+        return {"monitor": self.monitor} if "monitor" in inspect.signature(fn).parameters else {}
+
+    def _compress(self, params: dict) -> nn.Module:
+        accepted = inspect.signature(self.compress).parameters
+        args = {k: v for k, v in params.items() if k in accepted or k not in MEASURE_PARAMS}
+        model = self.compress(deep_copy(self.baseline), **args, **self._monitor_kw(self.compress))
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"compress must return an nn.Module, got {type(model).__name__}")
+        return model.eval()
+
+    def _measure(self, model: nn.Module, params: dict) -> _Point:
+        signature = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
+        if signature not in self._macs:
+            self._macs[signature] = count_macs(model, self.data.input_shape)
+        encoding = self.encoding(params) if callable(self.encoding) else self.encoding
+        m = measure_static(model, self.data, encoding=encoding, split=self.split, macs=self._macs[signature],
+                           **self.encoding_options)
+        if self.latency_mode != "quick":
+            return _Point(params, m)
+        lat, base = self._time(model, params, full=False)
+        return _Point(params, _with(m, {self._batch(params): lat}), base)
+
+    def _time(self, model: nn.Module, params: dict, *, full: bool) -> tuple[Latency, Latency]:
+        kw = dict(repeats=30, warmup=5) if full else dict(repeats=20, warmup=1, budget_s=self.budget_s)
+        out = compare_latency({"baseline": self.baseline, "model": model}, self.data.input_shape,
+                              batch_size=self._batch(params), **kw)
+        return out["model"], out["baseline"]
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_change(self, change) -> None:
+        if self._suspend:
+            return
+        if self.run_mode == "auto":
+            self._guarded(self.update)
+        elif self._key(self.params) in self._points:
+            self._guarded(self.update)                 # already measured: show it
+        else:
+            self.status.value = "settings changed: press <b>run</b> to train and measure them"
+
+    def _guarded(self, fn: Callable, *args) -> None:
         """Run a callback; show its exception in the panel instead of losing it."""
         try:
-            fn()
+            fn(*args)
         except Exception as err:  # noqa: BLE001 - a widget callback must not die
             self.errors.append(err)
             self.status.value = error_html(err)
+
+    def _buttons(self) -> widgets.HBox:
+        buttons = []
+        if self.run_mode == "button":
+            run = widgets.Button(description="run", button_style="primary", icon="play")
+            run.on_click(lambda _: self._guarded(self.update))
+            buttons.append(run)
+        for name in self.actions:
+            b = widgets.Button(description=name, icon="magic", tooltip=f"{name} the current model")
+            b.on_click(lambda _, n=name: self._guarded(self.apply, n))
+            buttons.append(b)
+        timing = widgets.Button(description="measure latency", icon="clock-o", disabled=self.latency_mode == "off",
+                                tooltip="time the current setting with 30 interleaved runs")
+        timing.on_click(lambda _: self._guarded(self.measure_latency))
+        reset = widgets.Button(description="reset", icon="trash", tooltip="forget every measured setting")
+        reset.on_click(lambda _: self._guarded(self.reset))
+        return widgets.HBox(buttons + [timing, reset])
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self, title: str):
@@ -228,7 +295,8 @@ class Explorer:
             fig.update_xaxes(title_text=self.x, row=1, col=col)
         fig.update_xaxes(title_text="size (kB)", type="log", row=1, col=4)
         fig.update_yaxes(title_text="accuracy (%)", row=1, col=4)
-        # traces 0-3: baseline references; 4-7: current point; 8: Pareto cloud; 9: Pareto front
+        # traces 0-2: baseline reference lines; 3: baseline point; 4-7: current point;
+        # 8: every measured point; 9: Pareto front; then three traces per series
         ref = dict(mode="lines", line=dict(dash="dash", color="grey"), showlegend=False, hoverinfo="skip")
         for col in (1, 2, 3):
             fig.add_trace(go.Scatter(x=[], y=[], name="baseline", **ref), row=1, col=col)
@@ -241,12 +309,17 @@ class Explorer:
                                  name="measured", showlegend=False, hovertext=[]), row=1, col=4)
         fig.add_trace(go.Scatter(x=[], y=[], mode="lines", line=dict(color="steelblue", shape="hv"),
                                  name="Pareto front", showlegend=False), row=1, col=4)
-        fig.update_layout(title=title or None, height=330, width=1150, margin=dict(l=40, r=20, t=60, b=40),
-                          legend=dict(orientation="h", y=-0.25))
+        fig.update_layout(title=title or None, height=340, width=1150, margin=dict(l=40, r=20, t=60, b=40),
+                          legend=dict(orientation="h", y=-0.3))
         return go.FigureWidget(fig)
 
     def _series_key(self, params: Mapping) -> tuple:
         return tuple((k, v) for k, v in sorted(params.items()) if k != self.x)
+
+    def _show(self, key: tuple) -> None:
+        self._current = key
+        self._redraw(self._points[key])
+        self.status.value = ""
 
     def _redraw(self, point: _Point) -> None:
         import plotly.graph_objects as go
@@ -298,14 +371,15 @@ class Explorer:
         batch = self._batch(point.params)
         if point.baseline_latency is not None:
             base = _with(base, {batch: point.baseline_latency})
-        rows = {"baseline": base, "current": point.measurement}
-        rep = Report(rows, "baseline")
+        label = "current" if point is not self.base_point else "(not run yet)"
+        rep = Report({"baseline": base, label: point.measurement}, "baseline")
         cols = ["accuracy", "Δ acc", "non-zeros", "size", "encoding", "size ratio", "MACs", "MAC ratio"]
         fmt = rep.formatted()
-        extra = [c for c in fmt.columns if c.startswith(("latency", "speedup"))]
-        note = ("quick timing (small budget)" if not point.full else "full timing (30 runs)") if extra else "latency not timed"
-        return (fmt[cols + extra].T.to_html(border=0) +
-                f"<small>{rep.caption()}; {note}; size {format_bytes(point.measurement.size_bytes)}</small>")
+        timed = [c for c in fmt.columns if c.startswith(("latency", "speedup"))]
+        note = ("latency not timed" if not timed else
+                "full timing, 30 runs" if point.full else "quick timing: press 'measure latency' for 30 runs")
+        return (fmt[cols + timed].T.to_html(border=0) +
+                f"<small>{rep.caption()}.<br>{note}; size {format_bytes(point.measurement.size_bytes)}</small>")
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
@@ -314,7 +388,7 @@ class Explorer:
 
 
 def _with(m: Measurement, latency: dict) -> Measurement:
-    return Measurement(**{**m.__dict__, "latency": {**m.latency, **latency}})
+    return replace(m, latency={**m.latency, **latency})
 
 
 def _numeric(values) -> bool:
@@ -322,7 +396,7 @@ def _numeric(values) -> bool:
 
 
 def _sort_key(v):
-    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
+    return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
 
 
 def _median(values):

@@ -128,6 +128,7 @@ def train(
     device: str | torch.device | None = None,
     progress: bool = True,
     live_plot: bool = False,
+    monitor=None,
     desc: str = "train",
 ) -> History:
     """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`).
@@ -139,7 +140,9 @@ def train(
       schedule, or clipping latent weights in BinaryConnect).
 
     Shows a ``tqdm`` progress bar and, with ``live_plot=True``, a live loss/accuracy
-    plot. Returns the per-epoch :class:`History` (accuracy on the validation split).
+    plot; a :class:`workbench.widgets.TrainingMonitor` passed as ``monitor`` gets
+    both instead (inside a panel). Returns the per-epoch :class:`History`
+    (accuracy on the validation split).
     """
     check_int("num_epochs", num_epochs, 0)
     check_number("lr", lr, 0.0, 10.0, low_inclusive=False)
@@ -160,8 +163,14 @@ def train(
              if schedule == "cosine" else None)
     loss_fn = loss_fn or (lambda logits, y, X: F.cross_entropy(logits, y))
     history = History()
-    bar = _progress_bar(num_epochs * len(loader), desc, progress)
-    plot = _LivePlot(desc) if live_plot else None
+    if monitor is None and live_plot:
+        from .widgets import TrainingMonitor, show
+
+        monitor = TrainingMonitor(desc)
+        show(monitor.widget, f"training monitor: {desc}")
+    bar = None if monitor is not None else _progress_bar(num_epochs * len(loader), desc, progress)
+    if monitor is not None:
+        monitor.start(num_epochs * len(loader), desc)
     step = 0
     for epoch in range(1, num_epochs + 1):
         model.train()
@@ -185,16 +194,20 @@ def train(
             seen += len(y)
             if bar is not None:
                 bar.update(1)
+            if monitor is not None:
+                monitor.step()
         record = dict(epoch=epoch, loss=total_loss / seen, train_acc=correct / seen,
                       val_acc=evaluate(model, data.X_val, data.y_val, device=device),
                       seconds=time.perf_counter() - start)
         history.records.append(record)
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.3f}", val_acc=f"{record['val_acc']:.3f}", refresh=False)
-        if plot is not None:
-            plot.update(history)
+        if monitor is not None:
+            monitor.epoch(record)
     if bar is not None:
         bar.close()
+    if monitor is not None:
+        monitor.finish()
     model.eval()
     return history
 
@@ -221,19 +234,3 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", leave=True)
-
-
-class _LivePlot:
-    """A plotly widget redrawn after every epoch: training loss and validation accuracy."""
-
-    def __init__(self, title: str):
-        from .widgets import live_figure, show
-
-        self.fig = live_figure(title, ["loss", "val accuracy"])
-        show(self.fig, f"live plot: {title}")
-
-    def update(self, history: History) -> None:
-        epochs = [r["epoch"] for r in history.records]
-        with self.fig.batch_update():
-            self.fig.data[0].x, self.fig.data[0].y = epochs, [r["loss"] for r in history.records]
-            self.fig.data[1].x, self.fig.data[1].y = epochs, [r["val_acc"] for r in history.records]

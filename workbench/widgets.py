@@ -149,3 +149,50 @@ def live_figure(title: str, panels: Sequence[str], *, height: int = 280):
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_layout(title=title, height=height, margin=dict(l=40, r=20, t=60, b=40))
     return go.FigureWidget(fig)
+
+
+class TrainingMonitor:
+    """A progress bar and a live loss / accuracy curve that ``train`` updates.
+
+    Lives inside a panel (the explorer's, say), so progress shows where the learner
+    is looking, also when training runs from a button's callback::
+
+        monitor = TrainingMonitor()
+        show(monitor.widget, "training monitor")
+        train(model, data, num_epochs=3, monitor=monitor)
+    """
+
+    def __init__(self, title: str = "training"):
+        self.label = widgets.HTML(value="")
+        self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
+                                         layout=widgets.Layout(width="420px"))
+        self.figure = live_figure(title, ["training loss", "val accuracy"], height=240)
+        self.widget = widgets.VBox([widgets.HBox([self.bar, self.label]), self.figure],
+                                   layout=widgets.Layout(display="none"))
+        self.total, self.done, self.desc = 0, 0, ""
+        self.epochs: list[dict] = []
+
+    def start(self, total_steps: int, desc: str) -> None:
+        self.total, self.done, self.desc, self.epochs = max(1, total_steps), 0, desc, []
+        self.widget.layout.display = "flex"
+        self.bar.value, self.bar.bar_style = 0.0, "info"
+        self.label.value = f"{html.escape(desc)}: starting"
+        with self.figure.batch_update():
+            for trace in self.figure.data:
+                trace.x, trace.y = [], []
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        self.bar.value = min(1.0, self.done / self.total)
+
+    def epoch(self, record: dict) -> None:
+        self.epochs.append(record)
+        xs = [r["epoch"] for r in self.epochs]
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = xs, [r["loss"] for r in self.epochs]
+            self.figure.data[1].x, self.figure.data[1].y = xs, [r["val_acc"] for r in self.epochs]
+        self.label.value = (f"{html.escape(self.desc)}: epoch {record['epoch']}, loss {record['loss']:.3f}, "
+                            f"val acc {record['val_acc']:.3f}")
+
+    def finish(self) -> None:
+        self.bar.value, self.bar.bar_style = 1.0, "success"
