@@ -116,6 +116,7 @@ def rebuild(dataset: str = data_mod.EMBEDDED, names: list[str] | None = None, *,
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m workbench baselines [MODEL ...] [--dataset NAME]``: see :func:`rebuild`."""
     parser = argparse.ArgumentParser(prog="python -m workbench baselines", description="Retrain the baselines (same seed, same machine -> same accuracy).")
     parser.add_argument("--dataset", default=data_mod.EMBEDDED, choices=list(data_mod.DATASETS))
     parser.add_argument("models", nargs="*", help=f"models to rebuild (default: all of {', '.join(MODELS)})")

@@ -52,7 +52,8 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = F
     model.eval()
     try:
         if not sparse:
-            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            # no_grad, not inference_mode: inference tensors break FlopCounterMode's module hooks
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
                 model(x)
             return counter.get_total_flops() // 2
         total = 0
@@ -67,7 +68,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = F
         handles = [m.register_forward_hook(hook) for m in model.modules()
                    if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
         try:
-            with torch.inference_mode():
+            with torch.no_grad():
                 model(x)
         finally:
             for h in handles:
@@ -101,7 +102,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int]):
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.no_grad():
             model(torch.zeros(1, *input_shape, device=_device(model)))
     finally:
         for h in handles:

@@ -63,6 +63,9 @@ class LeNet5(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 28, channels: Sequence[int] = (6, 16),
                  hidden: Sequence[int] = (120, 84), num_classes: int = 10):
         super().__init__()
+        if image_size < 16:
+            raise ValueError(f"image_size must be at least 16 for lenet5 (two 5x5 convs, two poolings), "
+                             f"got {image_size}")
         c1, c2 = channels
         # padding 2 keeps LeNet's 32x32 geometry for 28x28 digits
         self.features = nn.Sequential(

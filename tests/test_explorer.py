@@ -1,0 +1,159 @@
+import pytest
+import torch
+
+import workbench as wb
+from workbench.explorer import pareto_front
+
+
+def _zero_smallest(model, amount):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                k = int(amount * m.weight.numel())
+                if k:
+                    m.weight[m.weight.abs() <= m.weight.abs().flatten().kthvalue(k).values] = 0
+    return model
+
+
+@pytest.fixture
+def explorer(ds):
+    calls = []
+
+    def compress(model, amount, scope="layer"):
+        calls.append((amount, scope))
+        return _zero_smallest(model, amount)
+
+    ex = wb.Explorer(compress, {"amount": wb.Slider(0.0, 0.9, 0.1, value=0.0),
+                                "scope": wb.Dropdown(["layer", "global"])},
+                     baseline=wb.get_baseline("lenet300"), data=ds, encoding=["fp32", "csr"], latency="off")
+    ex.calls = calls
+    return ex
+
+
+def test_moving_a_control_measures_the_new_setting(explorer):
+    explorer.controls["amount"].value = 0.5
+    m = explorer.current
+    assert m.sparsity == pytest.approx(0.5, abs=0.01) and m.encoding == "csr"
+    assert explorer.calls[-1] == (0.5, "layer") and not explorer.errors
+
+
+def test_revisiting_a_setting_uses_the_cache(explorer):
+    explorer.controls["amount"].value = 0.5
+    explorer.controls["amount"].value = 0.7
+    n = len(explorer.calls)
+    explorer.controls["amount"].value = 0.5
+    assert len(explorer.calls) == n and explorer.current.sparsity == pytest.approx(0.5, abs=0.01)
+
+
+def test_set_moves_several_controls_with_one_measurement(explorer):
+    n = len(explorer.calls)
+    explorer.set(amount=0.3, scope="global")
+    assert explorer.calls[n:] == [(0.3, "global")]
+
+
+def test_plots_and_table_follow_the_measurements(explorer):
+    for v in (0.2, 0.6):
+        explorer.controls["amount"].value = v
+    fig = explorer.figure
+    series = fig.data[explorer._series[(("scope", "layer"),)]]
+    assert list(series.x) == [0.0, 0.2, 0.6]
+    assert list(fig.data[4].x) == [0.6]                                # the current point
+    assert len(fig.data[8].x) == 3 and len(fig.data[9].x) >= 1        # the Pareto cloud and front
+    assert "csr" in explorer.table.value and "accuracy" in explorer.table.value
+    assert list(explorer.history()["amount"]) == [0.0, 0.2, 0.6]
+
+
+def test_an_exception_shows_in_the_panel_and_the_panel_keeps_working(ds):
+    def fragile(model, amount):
+        if amount > 0.5:
+            raise RuntimeError("too much")
+        return _zero_smallest(model, amount)
+
+    ex = wb.Explorer(fragile, {"amount": wb.Slider(0.0, 0.9, 0.1)}, baseline=wb.get_baseline("lenet300"),
+                     data=ds, latency="off")
+    ex.controls["amount"].value = 0.8
+    assert "RuntimeError: too much" in ex.status.value and len(ex.errors) == 1
+    ex.controls["amount"].value = 0.2
+    assert ex.status.value == "" and ex.current.sparsity == pytest.approx(0.2, abs=0.01)
+    with pytest.raises(RuntimeError, match="too much"):
+        ex.set(amount=0.9)
+
+
+def test_batch_size_control_goes_to_latency_not_to_compress(ds):
+    seen = []
+
+    def pick(model, name):
+        seen.append(name)
+        return model
+
+    ex = wb.Explorer(pick, {"batch_size": wb.Slider(options=[1, 4]), "name": wb.Dropdown(["a"])},
+                     baseline=wb.get_baseline("lenet5"), data=ds, budget_s=0.01)
+    ex.controls["batch_size"].value = 4
+    assert seen == ["a", "a"] and set(ex.current.latency) == {4}
+
+
+def test_quick_latency_is_measured_interleaved_with_the_baseline(ds, explorer):
+    ex = wb.Explorer(lambda model, amount: model, {"amount": wb.Slider(0.0, 1.0, 0.5)},
+                     baseline=wb.get_baseline("lenet5"), data=ds, budget_s=0.01, batch_size=2)
+    point = ex._points[ex._key(ex.params)]
+    assert point.baseline_latency.runs == point.measurement.latency[2].runs >= 3
+    full = ex.measure_latency()
+    assert full.latency[2].runs == 30 and "full timing" in ex.table.value
+
+
+def test_run_button_mode_trains_only_on_request_and_actions_add_points(ds):
+    runs = []
+
+    def train_small(model, width, monitor):
+        runs.append(width)
+        student = wb.build("lenet300", hidden=(width,))
+        wb.train(student, ds, num_epochs=1, batch_size=500, monitor=monitor)
+        return student
+
+    def halve(model):
+        return _zero_smallest(model, 0.5)
+
+    ex = wb.Explorer(train_small, {"width": wb.Slider(8, 32, 8, value=8)}, baseline=wb.get_baseline("lenet5"),
+                     data=ds, run="button", actions={"halve": halve}, latency="off")
+    assert runs == [] and "press <b>run</b>" in ex.status.value
+    ex.controls["width"].value = 16
+    assert runs == [] and "settings changed" in ex.status.value
+    ex.update()
+    assert runs == [16] and ex.monitor.bar.value == 1.0 and len(ex.monitor.epochs) == 1
+    halved = ex.apply("halve")
+    assert halved.sparsity == pytest.approx(0.5, abs=0.01) and len(ex.history()) == 2
+    assert list(ex.history()["action"].fillna("")) == ["", "halve"]
+    ex.reset()
+    assert len(ex.history()) == 0 and runs == [16]
+
+
+def test_stable_plain_text_for_notebooks(explorer):
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["text/plain"] == "Explorer(amount, scope)"
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_bad_explorer_arguments(ds):
+    base = wb.get_baseline("lenet5")
+    with pytest.raises(ValueError, match="compress must be a function"):
+        wb.Explorer(None, {"a": wb.Slider(0.0, 1.0, 0.1)}, baseline=base, data=ds)
+    with pytest.raises(ValueError, match="controls must name at least one control"):
+        wb.Explorer(lambda m: m, {}, baseline=base, data=ds)
+    with pytest.raises(ValueError, match="unknown latency 'always'"):
+        wb.Explorer(lambda m, a: m, {"a": wb.Slider(0.0, 1.0, 0.1)}, baseline=base, data=ds, latency="always")
+    with pytest.raises(ValueError, match="unknown control 'b'; x must be one of: a"):
+        wb.Explorer(lambda m, a: m, {"a": wb.Slider(0.0, 1.0, 0.1)}, baseline=base, data=ds, x="b")
+
+
+def test_slider_specs_validate():
+    with pytest.raises(ValueError, match=r"high must be in \(1, inf\], got 0"):
+        wb.Slider(1.0, 0.0, 0.1)
+    with pytest.raises(ValueError, match="value must be one of options"):
+        wb.Slider(options=[1, 2], value=3)
+    assert type(wb.Slider(1, 8, 1).build("bits")).__name__ == "IntSlider"
+    assert type(wb.Slider(options=[1, 2, 32]).build("bits")).__name__ == "SelectionSlider"
+
+
+def test_pareto_front():
+    assert pareto_front([(1, 90), (2, 95), (3, 94), (0.5, 80)]) == [(0.5, 80), (1, 90), (2, 95)]
+    assert pareto_front([]) == []

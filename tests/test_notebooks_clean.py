@@ -1,0 +1,36 @@
+"""Committed notebooks: executed, small, portable, free of widget state."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted(Path(__file__).resolve().parent.parent.glob("notebooks/[0-9]*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name.startswith("00_")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path):
+    raw = path.read_text()
+    nb = json.loads(raw)
+    assert "widgets" not in nb["metadata"], "widget state must be stripped (python tools/notebooks.py strip)"
+    assert len(raw.encode()) < 400_000
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    unexecuted = [i for i, c in enumerate(code) if c["execution_count"] is None and "".join(c["source"]).strip()]
+    assert not unexecuted, "every code cell needs stored outputs for nbval"
+    assert "wb.setup(" in "".join(code[0]["source"]), "the first code cell seeds and sets threads"
+    assert not re.search(r"/(work|root|home|tmp|Users)/", raw), "outputs must not hold machine paths"
+    errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_cells_are_short(path):
+    nb = json.loads(path.read_text())
+    long = [("".join(c["source"]).splitlines()[0]) for c in nb["cells"]
+            if c["cell_type"] == "code" and len("".join(c["source"]).strip().splitlines()) > 15]
+    assert not long, f"move logic into workbench/: {long}"
