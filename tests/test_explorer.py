@@ -89,7 +89,8 @@ def test_batch_size_control_goes_to_latency_not_to_compress(ds):
     ex = wb.Explorer(pick, {"batch_size": wb.Slider(options=[1, 4]), "name": wb.Dropdown(["a"])},
                      baseline=wb.get_baseline("lenet5"), data=ds, budget_s=0.01)
     ex.controls["batch_size"].value = 4
-    assert seen == ["a", "a"] and set(ex.current.latency) == {4}
+    assert seen == ["a"] and set(ex.current.latency) == {4}     # a new batch size re-times, never recompresses
+    assert len(ex.history()) == 2
 
 
 def test_quick_latency_is_measured_interleaved_with_the_baseline(ds, explorer):

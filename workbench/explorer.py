@@ -87,8 +87,9 @@ class Explorer:
         self.controls = {name: spec.build(name) for name, spec in controls.items()}
         self._points: dict[tuple, _Point] = {}
         self._current: tuple | None = None
-        self._last: tuple[tuple, nn.Module] | None = None   # (key, model) of the last compression
         self._macs: dict[tuple, int] = {}
+        self._statics: dict[tuple, Measurement] = {}          # latency-independent part, per setting
+        self._models: dict[tuple, nn.Module] = {}             # the few most recent compressed models
         self._series: dict[tuple, int] = {}
         self._suspend = False
         self.errors: list[BaseException] = []        # what callbacks raised, newest last
@@ -125,10 +126,7 @@ class Explorer:
     @property
     def model(self) -> nn.Module:
         """The compressed model for the current control values (compressed again if needed)."""
-        key = self._key(self.params)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self._compress(self.params))
-        return self._last[1]
+        return self._model_for(self.params)
 
     def set(self, **params) -> Measurement:
         """Move several controls at once, measure once, and return the measurement."""
@@ -157,7 +155,9 @@ class Explorer:
     def reset(self) -> None:
         """Forget every measured setting (the plots empty; the baseline stays)."""
         self._points.clear()
-        self._current, self._last = None, None
+        self._current = None
+        self._statics.clear()
+        self._models.clear()
         with self.figure.batch_update():
             for i, trace in enumerate(self.figure.data):
                 if i >= 4:
@@ -176,9 +176,7 @@ class Explorer:
         key = self._key(params)
         if key not in self._points:
             self.status.value = "measuring…"
-            model = self._compress(params)
-            self._last = (key, model)
-            self._points[key] = self._measure(model, params)
+            self._points[key] = self._measure(self._model_for(params), params)
         self._show(key)
         self.timings.append(time.perf_counter() - start)
         return self.current
@@ -222,6 +220,18 @@ class Explorer:
     def _monitor_kw(self, fn: Callable) -> dict:
         return {"monitor": self.monitor} if "monitor" in inspect.signature(fn).parameters else {}
 
+    def _static_key(self, params: Mapping) -> tuple:
+        """Settings that change the model (not the ones, like batch size, that only change timing)."""
+        return self._key({k: v for k, v in params.items() if k not in MEASURE_PARAMS})
+
+    def _model_for(self, params: dict) -> nn.Module:
+        key = self._static_key(params)
+        if key not in self._models:
+            self._models[key] = self._compress(params)
+            while len(self._models) > 8:                    # keep memory bounded
+                self._models.pop(next(iter(self._models)))
+        return self._models[key]
+
     def _compress(self, params: dict) -> nn.Module:
         accepted = inspect.signature(self.compress).parameters
         args = {k: v for k, v in params.items() if k in accepted or k not in MEASURE_PARAMS}
@@ -231,12 +241,15 @@ class Explorer:
         return model.eval()
 
     def _measure(self, model: nn.Module, params: dict) -> _Point:
-        signature = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
-        if signature not in self._macs:
-            self._macs[signature] = count_macs(model, self.data.input_shape)
-        encoding = self.encoding(params) if callable(self.encoding) else self.encoding
-        m = measure_static(model, self.data, encoding=encoding, split=self.split, macs=self._macs[signature],
-                           **self.encoding_options)
+        static_key = self._static_key(params)          # includes the action, if any
+        if static_key not in self._statics:
+            signature = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
+            if signature not in self._macs:
+                self._macs[signature] = count_macs(model, self.data.input_shape)
+            encoding = self.encoding(params) if callable(self.encoding) else self.encoding
+            self._statics[static_key] = measure_static(model, self.data, encoding=encoding, split=self.split,
+                                                       macs=self._macs[signature], **self.encoding_options)
+        m = self._statics[static_key]
         if self.latency_mode != "quick":
             return _Point(params, m)
         lat, base = self._time(model, params, full=False)
@@ -416,3 +429,26 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
             front.append((size, acc))
             best = acc
     return front
+
+
+def model_explorer(data, names: list[str] | None = None, *, reference: str = "lenet5") -> Explorer:
+    """Notebook 00's explorer: pick a baseline and a batch size; compare to ``reference``.
+
+    No compression: the lesson is how latency grows with batch size, and that
+    accuracy, size, MACs and latency rank the models differently.
+    """
+    from .baselines import get_baseline
+    from .models import MODELS
+    from .widgets import Dropdown
+
+    names = list(names or MODELS)
+    for n in names:
+        check_choice("names", n, MODELS, what="model")
+    zoo = {n: get_baseline(n, data.name) for n in names}
+
+    def pick(model: nn.Module, name: str) -> nn.Module:
+        return zoo[name]
+
+    return Explorer(pick, {"batch_size": Slider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=1),
+                           "name": Dropdown(names, value=reference if reference in names else names[0])},
+                    baseline=get_baseline(reference, data.name), data=data, title="model and batch size")
