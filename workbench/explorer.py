@@ -42,7 +42,7 @@ from ._checks import check_choice, check_int, check_number
 from .latency import Latency, compare_latency
 from .measure import Encoding, Measurement, measure_static
 from .metrics import count_macs
-from .report import Report, format_bytes
+from .report import Report
 from .weights import deep_copy
 from .widgets import Slider, TrainingMonitor, error_html, message_box
 
@@ -67,7 +67,7 @@ class Explorer:
                  encoding: Encoding | Callable[[dict], Encoding] = "fp32", x: str | None = None,
                  run: str = "auto", actions: Mapping[str, Callable[..., nn.Module]] | None = None,
                  latency: str = "quick", batch_size: int = 32, budget_s: float = 0.1,
-                 split: str = "test", title: str = "", **encoding_options):
+                 split: str = "test", title: str = "", log_x: bool = False, **encoding_options):
         if not callable(compress):
             raise ValueError("compress must be a function (model, **params) -> model")
         if not controls:
@@ -97,7 +97,7 @@ class Explorer:
         self.monitor = TrainingMonitor("training")
         self.status = message_box()
         self.table = widgets.HTML()
-        self.figure = self._make_figure(title)
+        self.figure = self._make_figure(title, log_x)
         self.base_point = _Point(self.params, measure_static(self.baseline, data, encoding="fp32", split=split))
         self.panel = widgets.VBox([
             widgets.HBox([widgets.VBox(list(self.controls.values()) + [self._buttons()]), self.table]),
@@ -298,14 +298,14 @@ class Explorer:
         return widgets.HBox(buttons + [timing, reset])
 
     # ------------------------------------------------------------------ drawing
-    def _make_figure(self, title: str):
+    def _make_figure(self, title: str, log_x: bool):
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
         fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.07, subplot_titles=(
             "accuracy (%)", "size (kB)", "latency (ms)", "Pareto: accuracy vs size"))
         for col in (1, 2, 3):
-            fig.update_xaxes(title_text=self.x, row=1, col=col)
+            fig.update_xaxes(title_text=self.x, type="log" if log_x else None, row=1, col=col)
         fig.update_xaxes(title_text="size (kB)", type="log", row=1, col=4)
         fig.update_yaxes(title_text="accuracy (%)", row=1, col=4)
         # traces 0-2: baseline reference lines; 3: baseline point; 4-7: current point;
@@ -322,7 +322,7 @@ class Explorer:
                                  name="measured", showlegend=False, hovertext=[]), row=1, col=4)
         fig.add_trace(go.Scatter(x=[], y=[], mode="lines", line=dict(color="steelblue", shape="hv"),
                                  name="Pareto front", showlegend=False), row=1, col=4)
-        fig.update_layout(title=title or None, height=340, width=1150, margin=dict(l=40, r=20, t=60, b=40),
+        fig.update_layout(title=title or None, height=340, autosize=True, margin=dict(l=40, r=20, t=60, b=40),
                           legend=dict(orientation="h", y=-0.3))
         return go.FigureWidget(fig)
 
@@ -391,8 +391,11 @@ class Explorer:
         timed = [c for c in fmt.columns if c.startswith(("latency", "speedup"))]
         note = ("latency not timed" if not timed else
                 "full timing, 30 runs" if point.full else "quick timing: press 'measure latency' for 30 runs")
-        return (fmt[cols + timed].T.to_html(border=0) +
-                f"<small>{rep.caption()}.<br>{note}; size {format_bytes(point.measurement.size_bytes)}</small>")
+        table = fmt[cols + timed].T.to_html(border=0, classes="wb-table")
+        return (f'<style>.wb-table {{font-size:12.5px; border-collapse:collapse}} .wb-table td, .wb-table th '
+                f'{{padding:1px 8px !important; line-height:1.25 !important}}</style>'
+                f'<div style="margin-left:16px">{table}<div style="font-size:11px;line-height:1.3;'
+                f'color:#555;max-width:520px">{rep.caption()}.<br>{note}.</div></div>')
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
@@ -451,4 +454,5 @@ def model_explorer(data, names: list[str] | None = None, *, reference: str = "le
 
     return Explorer(pick, {"batch_size": Slider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=1),
                            "name": Dropdown(names, value=reference if reference in names else names[0])},
-                    baseline=get_baseline(reference, data.name), data=data, title="model and batch size")
+                    baseline=get_baseline(reference, data.name), data=data, title="model and batch size",
+                    log_x=True)
