@@ -4,8 +4,10 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+# extra pip arguments, e.g. a CPU-only or other-CUDA PyTorch index (see README)
+PIP_ARGS ?=
 BIN    := $(VENV)/bin
-DEPS_HASH := $(shell $(PYTHON) -c "import hashlib,sys; h=hashlib.sha256(); [h.update(open(f,'rb').read()) for f in sys.argv[1:]]; print(h.hexdigest()[:16])" pyproject.toml requirements/lock.txt)
+DEPS_HASH := $(shell $(PYTHON) -c "import hashlib,sys; h=hashlib.sha256(sys.argv[1].encode()); [h.update(open(f,'rb').read()) for f in sys.argv[2:]]; print(h.hexdigest()[:16])" "$(PIP_ARGS)" pyproject.toml requirements/lock.txt)
 STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
@@ -22,7 +24,7 @@ help:
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) -c requirements/lock.txt -e '.[test]'
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp tools/jupyter_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@rm -f $(VENV)/.deps-*
