@@ -23,7 +23,11 @@ T = TypeVar("T")
 def _interval(low: float, high: float, low_inclusive: bool, high_inclusive: bool) -> str:
     left = "[" if low_inclusive else "("
     right = "]" if high_inclusive else ")"
-    fmt = lambda v: "inf" if v == math.inf else ("-inf" if v == -math.inf else f"{v:g}")
+    def fmt(v: float) -> str:
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
     return f"{left}{fmt(low)}, {fmt(high)}{right}"
 
 
