@@ -3,17 +3,10 @@ import torch
 from torch.nn.utils import parametrize, prune
 
 import workbench as wb
+from helpers import Mask
 from workbench import weights
 from workbench.solutions.measuring import conv_macs
 
-
-class Mask(torch.nn.Module):
-    def __init__(self, mask):
-        super().__init__()
-        self.register_buffer("mask", mask)
-
-    def forward(self, w):
-        return w * self.mask
 
 
 def _masked_lenet300():

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 import workbench as wb
+from helpers import Mask
 from workbench.widgets import TrainingMonitor
 
 
@@ -73,14 +74,6 @@ def test_monitor_receives_steps_and_epochs(ds):
 
 def test_parametrized_mask_survives_fine_tuning(ds):
     from torch.nn.utils import parametrize
-
-    class Mask(torch.nn.Module):
-        def __init__(self, mask):
-            super().__init__()
-            self.register_buffer("mask", mask)
-
-        def forward(self, w):
-            return w * self.mask
 
     model = wb.get_baseline("lenet300")
     layer = model.classifier[1]
