@@ -110,8 +110,12 @@ class SensitivityPanel:
             for name, row in curves.iterrows():
                 self.figure.add_trace(go.Scatter(x=list(self.amounts), y=[100 * v for v in row.values],
                                                  mode="lines+markers", name=str(name)))
-            self.figure.add_hline(y=100 * curves.attrs["baseline"], line_dash="dash", line_color="grey")
-            self.figure.add_vline(x=self.explorer.params["amount"], line_color="crimson")
+            amount, base = self.explorer.params["amount"], 100 * curves.attrs["baseline"]
+            self.figure.layout.shapes = (
+                dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=base, y1=base,
+                     line=dict(color="grey", dash="dash")),
+                dict(type="line", xref="x", x0=amount, x1=amount, yref="paper", y0=0, y1=1,
+                     line=dict(color="crimson")))
         self.status.value = f"curves for {html.escape(key[0])}, {html.escape(key[1])}; red line: current amount"
 
     def _guarded(self, fn) -> None:
