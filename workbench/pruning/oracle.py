@@ -80,16 +80,42 @@ def oracle(model: nn.Module, data, *, split: str = "val", num_examples: int | No
         model.train(was_training)
 
 
+_ZERO_PRESERVING = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity, nn.Dropout)
+
+
 def _chain_oracle(flat, site: str, X: Tensor, y: Tensor, channels: int) -> Tensor:
-    k = [n for n, _ in flat].index(site)
-    head, tail = [m for _, m in flat[:k + 1]], [m for _, m in flat[k + 1:]]
-    h = _run(head, X)                                     # (N, C, ...) the site's output, computed once
+    """Loss with each channel of ``site`` zeroed, running the network up to the next layer only once.
+
+    Between the site and the next conv/linear layer every module maps a zero channel to
+    a zero channel (ReLU, pooling, flatten), and that layer is linear in its input: so
+    zeroing channel ``c`` subtracts exactly channel ``c``'s contribution from its output.
+    Only the layers after it run per channel.
+    """
+    names = [n for n, _ in flat]
+    k = names.index(site)
+    nxt = next((j for j in range(k + 1, len(flat)) if isinstance(flat[j][1], (nn.Conv2d, nn.Linear))), None)
+    mods = [m for _, m in flat]
     losses = torch.empty(channels)
+    if nxt is None or not all(isinstance(m, _ZERO_PRESERVING) for m in mods[k + 1:nxt]) or (
+            isinstance(mods[nxt], nn.Conv2d) and mods[nxt].groups != 1):
+        h = _run(mods[:k + 1], X)                       # (N, C, ...) the site's output, computed once
+        for c in range(channels):
+            saved = h[:, c].clone()
+            h[:, c] = 0
+            losses[c] = F.cross_entropy(_run(mods[k + 1:], h), y).item()
+            h[:, c] = saved
+        return losses
+    layer, tail = mods[nxt], mods[nxt + 1:]
+    u = _run(mods[:nxt], X)                             # the next layer's input, computed once
+    z = layer(u)
+    w = layer.weight
+    per = u.shape[1] // channels                        # inputs per channel (H * W after a Flatten)
     for c in range(channels):
-        saved = h[:, c].clone()
-        h[:, c] = 0
-        losses[c] = F.cross_entropy(_run(tail, h), y).item()
-        h[:, c] = saved
+        if isinstance(layer, nn.Conv2d):
+            part = F.conv2d(u[:, c:c + 1], w[:, c:c + 1], None, layer.stride, layer.padding, layer.dilation)
+        else:
+            part = u[:, c * per:(c + 1) * per] @ w[:, c * per:(c + 1) * per].T
+        losses[c] = F.cross_entropy(_run(tail, z - part), y).item()
     return losses
 
 
