@@ -81,6 +81,40 @@ def sensitivity(model: nn.Module, data, *, amounts: Sequence[float] = DEFAULT_AM
     return curves
 
 
+def one_shot(model: nn.Module, data, scores: Mapping[str, Mapping[str, Tensor]], amounts: Sequence[float], *,
+             structure: str = "unstructured", scope: str | Sequence[str] = "layer",
+             split: str = "test") -> pd.DataFrame:
+    """Accuracy right after pruning (no fine-tuning), one row per set of scores, one column per amount.
+
+    ``scores`` maps a label (a criterion, say) to that criterion's scores of ``model``.
+    Unstructured pruning writes the zeros in; structured pruning removes the channels.
+    Several scopes give one row per label and scope (``"l1, global"``).
+
+    >>> import workbench as wb
+    >>> model = wb.get_baseline("lenet300")
+    >>> table = one_shot(model, wb.load("digits"), {"l1": weight_scores(model, "l1")}, [0.5])
+    >>> table.shape
+    (1, 1)
+    """
+    from .masks import zero_weights
+    from .structured import prune_channels
+
+    check_choice("structure", structure, STRUCTURES)
+    if not amounts:
+        raise ValueError("amounts must list at least one amount")
+    scopes = [scope] if isinstance(scope, str) else list(scope)
+    X, y = data.split(split)
+    prune = zero_weights if structure == "unstructured" else prune_channels
+    rows = {}
+    for sc in scopes:
+        for label, s in scores.items():
+            name = label if len(scopes) == 1 else f"{label}, {sc}"
+            rows[name] = {a: evaluate(prune(deep_copy(model), s, a, sc), X, y) for a in amounts}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.attrs.update(structure=structure, scope=scope, split=split)
+    return table
+
+
 def choose_amounts(curves: pd.DataFrame, floor: float) -> dict[str, float]:
     """For each layer, the largest amount whose accuracy is at least ``floor`` (0.0 if none is).
 
