@@ -124,6 +124,44 @@ def mask_overhead(model: nn.Module, input_shape: Sequence[int], amount: float = 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+OP_KINDS = (("convolution", ("conv",)), ("pooling", ("pool",)), ("batch norm", ("batch_norm",)),
+            ("ReLU", ("relu", "clamp_min")), ("linear", ("addmm", "linear", "matmul", "mm")))
+
+
+def op_times(models: dict[str, nn.Module], input_shape: Sequence[int], *, batch_size: int = 32, repeats: int = 20,
+             channels_last: bool = False) -> pd.DataFrame:
+    """Milliseconds per forward pass spent in each kind of operator (PyTorch's profiler, self CPU time).
+
+    Where the time goes explains why latency does not follow MACs: pooling, BatchNorm
+    and ReLU work on activations, which removing filters shrinks less than the MACs.
+    Rows: operator kinds (and ``total``); columns: models. Averages of ``repeats`` runs.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    check_int("repeats", repeats, 1)
+    x = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(0))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    out = {}
+    for name, model in models.items():
+        model.eval()
+        with torch.inference_mode():
+            for _ in range(3):
+                model(x)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(repeats):
+                    model(x)
+        kinds = {k: 0.0 for k, _ in OP_KINDS} | {"other": 0.0}
+        for ev in prof.key_averages():
+            if not ev.key.startswith("aten::"):
+                continue
+            kind = next((k for k, keys in OP_KINDS if any(s in ev.key for s in keys)), "other")
+            kinds[kind] += ev.self_cpu_time_total / 1e3 / repeats
+        kinds["total"] = sum(kinds.values())
+        out[name] = kinds
+    return pd.DataFrame(out)
+
+
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """Display strings: timings as ``… ms``, speedups as ``…× faster/slower``, bytes in kB/MB."""
     from ..report import _ratio
