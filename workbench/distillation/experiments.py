@@ -24,6 +24,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -39,13 +40,13 @@ from .teachers import CachedTeacher
 
 # student name -> build arguments (small models the CPU trains in seconds)
 STUDENTS: dict[str, dict] = {
-    "lenet5-0.25": dict(name="lenet5", width=0.25),   # 23,390 params, 82 k MACs: conv channels (2, 4)
     "lenet5-0.5": dict(name="lenet5", width=0.5),     # 35,820 params, 154 k MACs: conv channels (3, 8)
+    "lenet5-0.25": dict(name="lenet5", width=0.25),   # 23,390 params, 82 k MACs: conv channels (2, 4)
     "mlp-30": dict(name="lenet300", hidden=(30,)),    # 23,860 params: one hidden layer of 30
 }
 
 
-def build_student(name: str = "lenet5-0.25", seed: int = 0) -> nn.Module:
+def build_student(name: str = "lenet5-0.5", seed: int = 0) -> nn.Module:
     """A fresh, untrained student from :data:`STUDENTS`.
 
     >>> build_student("mlp-30").config["hidden"]
@@ -63,6 +64,25 @@ class Recipe:
     lr: float = 3e-3          # Adam learning rate, annealed to zero
     batch_size: int = 64
     schedule: str = "cosine"
+    threads: int | None = 1   # intra-op threads while training (None: leave PyTorch's setting)
+
+
+@contextmanager
+def threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count.
+
+    The students here are too small for a second thread to help, and on a shared
+    2-core machine two threads wait on each other: 60 epochs of ``lenet5-0.25`` took
+    18.7 s on one thread and 202 s on two while other jobs kept the load near 5
+    (``benchmarks/distillation.py`` re-measures this).
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(check_int("threads", n, 1, 1024))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 FULL = Recipe()                           # what the benchmark runs
@@ -127,9 +147,10 @@ def distill(student: nn.Module, data, teacher: CachedTeacher | None, *, temperat
         def loss_fn(logits: Tensor, y: Tensor, X: Tensor) -> Tensor:
             return kd_loss(logits, teacher(X), y, temperature, alpha, scale=scale)
         desc = f"distil T={temperature:g} α={alpha:g}"
-    return train(student, data, num_epochs=recipe.num_epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-                 schedule=recipe.schedule, loss_fn=loss_fn, seed=seed, monitor=monitor, progress=progress,
-                 desc=desc)
+    with threads(recipe.threads):
+        return train(student, data, num_epochs=recipe.num_epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                     schedule=recipe.schedule, loss_fn=loss_fn, seed=seed, monitor=monitor, progress=progress,
+                     desc=desc)
 
 
 def gap_closed(scratch: float, distilled: float, teacher: float) -> float:
@@ -153,7 +174,8 @@ class Comparison:
     scratch: dict[int, float] = field(default_factory=dict)     # seed -> test accuracy
     distilled: dict[int, float] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)     # seed -> seconds of both runs
-    models: dict[tuple[str, int], nn.Module] = field(default_factory=dict, repr=False)
+    models: dict[tuple[str, int], nn.Module] = field(default_factory=dict, repr=False)    # (kind, seed) ->
+    histories: dict[tuple[str, int], History] = field(default_factory=dict, repr=False)
 
     @property
     def scratch_mean(self) -> float:
@@ -183,8 +205,8 @@ class Comparison:
         return "\n".join(self.lines())
 
 
-def compare(data, teacher: CachedTeacher, teacher_accuracy: float, *, student: str = "lenet5-0.25",
-            temperature: float = 20.0, alpha: float = 0.9, recipe: Recipe = FULL,
+def compare(data, teacher: CachedTeacher, teacher_accuracy: float, *, student: str = "lenet5-0.5",
+            temperature: float = 8.0, alpha: float = 0.9, recipe: Recipe = FULL,
             seeds: Sequence[int] = (0, 1, 2), split: str = "test") -> Comparison:
     """Train the same student from labels and distilled, for each seed; accuracies on ``split``."""
     if len(seeds) == 0:
@@ -195,9 +217,10 @@ def compare(data, teacher: CachedTeacher, teacher_accuracy: float, *, student: s
         start = time.perf_counter()
         for kind, a in (("scratch", 0.0), ("distilled", alpha)):
             model = build_student(student, seed)
-            distill(model, data, teacher, temperature=temperature, alpha=a, recipe=recipe, seed=seed)
+            history = distill(model, data, teacher, temperature=temperature, alpha=a, recipe=recipe, seed=seed)
             getattr(result, kind)[seed] = evaluate(model, X, y)
             result.models[(kind, seed)] = model
+            result.histories[(kind, seed)] = history
         result.seconds[seed] = time.perf_counter() - start
     return result
 
@@ -254,45 +277,63 @@ def shift_bias(model: nn.Module, digit: int, shift: float) -> nn.Module:
 
 @dataclass
 class OmittedClass:
-    """What the distilled student does on a class it never saw, before and after the bias shift."""
+    """What a student does on a class it never saw, before and after shifting that class's bias.
+
+    Each shift is chosen on the validation split; accuracies are on the test split.
+    """
 
     digit: int
-    shift: float                  # chosen on the validation split
-    from_labels: float            # accuracy on that class of a student trained from labels alone
-    before: float                 # distilled student, on that class
-    after: float                  # after the bias shift
-    overall_before: float
+    shift: float                  # bias shift of the distilled student
+    before: float                 # distilled student: accuracy on the omitted digit
+    after: float                  # ... after its bias shift
+    overall_before: float         # distilled student: accuracy on all digits
     overall_after: float
+    labels_shift: float           # the same procedure applied to the student trained from labels
+    labels_before: float
+    labels_after: float
+    per_class: dict[str, list[float]] = field(default_factory=dict, repr=False)   # model -> accuracy per class
     model: nn.Module = field(repr=False, default=None)
 
     def __str__(self) -> str:
-        return (f"digit {self.digit} never shown to the student\n"
-                f"  from labels        : {self.from_labels:6.1%} of the test {self.digit}s correct\n"
-                f"  distilled          : {self.before:6.1%} of the test {self.digit}s  (all digits {self.overall_before:.1%})\n"
-                f"  + bias shift {self.shift:+.2f}: {self.after:6.1%} of the test {self.digit}s  "
-                f"(all digits {self.overall_after:.1%})")
+        d = self.digit
+        return (f"digit {d} never shown to the student; accuracy on the test {d}s (all test digits):\n"
+                f"  from labels           {self.labels_before:6.1%}   + bias shift {self.labels_shift:+5.2f}: "
+                f"{self.labels_after:6.1%}\n"
+                f"  distilled             {self.before:6.1%} ({self.overall_before:.1%})"
+                f"   + bias shift {self.shift:+5.2f}: {self.after:6.1%} ({self.overall_after:.1%})")
 
 
-def omitted_class(data, teacher: CachedTeacher, *, digit: int = 3, student: str = "lenet5-0.25",
-                  temperature: float = 20.0, alpha: float = 0.9, recipe: Recipe = Recipe(num_epochs=20),
+def _shifted(model: nn.Module, data, digit: int) -> tuple[float, Tensor, Tensor]:
+    """(best shift on val, test logits before, test logits after) for ``model``."""
+    shift = best_bias_shift(predict(model, data.X_val), data.y_val, digit)
+    test = predict(model, data.X_test)
+    return shift, test, test + shift * F.one_hot(torch.tensor(digit), test.shape[1]).float()
+
+
+def omitted_class(data, teacher: CachedTeacher, *, digit: int = 3, student: str = "lenet5-0.5",
+                  temperature: float = 8.0, alpha: float = 0.9, recipe: Recipe = FULL,
                   seed: int = 0) -> OmittedClass:
     """Hinton et al.'s experiment: distil without any example of ``digit``, then raise its bias.
 
-    The shift is chosen on the validation split; accuracies are on the test split.
+    The student trained from labels on the same digits gets the same treatment, as a
+    control: its bias shift can only recover what its features already separate.
     """
     transfer = omit_class(data, digit)
     scratch = build_student(student, seed)
     distill(scratch, transfer, None, alpha=0.0, recipe=recipe, seed=seed)
     model = build_student(student, seed)
     distill(model, transfer, teacher, temperature=temperature, alpha=alpha, recipe=recipe, seed=seed)
-    val_logits, test_logits = predict(model, data.X_val), predict(model, data.X_test)
-    shift = best_bias_shift(val_logits, data.y_val, digit)
-    after_logits = test_logits + shift * F.one_hot(torch.tensor(digit), test_logits.shape[1]).float()
+    y = data.y_test
+    acc = lambda z: (z.argmax(1) == y).float().mean().item()
+    s_shift, s_before, s_after = _shifted(scratch, data, digit)
+    shift, before, after = _shifted(model, data, digit)
     shift_bias(model, digit, shift)
-    acc = lambda z: (z.argmax(1) == data.y_test).float().mean().item()
-    return OmittedClass(digit, shift, class_accuracy(predict(scratch, data.X_test), data.y_test, digit),
-                        class_accuracy(test_logits, data.y_test, digit), class_accuracy(after_logits, data.y_test, digit),
-                        acc(test_logits), acc(after_logits), model)
+    classes = range(data.num_classes)
+    per_class = {name: [class_accuracy(z, y, c) for c in classes] for name, z in (
+        ("from labels", s_before), ("distilled", before), (f"distilled, bias {shift:+.2f}", after))}
+    return OmittedClass(digit, shift, class_accuracy(before, y, digit), class_accuracy(after, y, digit),
+                        acc(before), acc(after), s_shift, class_accuracy(s_before, y, digit),
+                        class_accuracy(s_after, y, digit), per_class, model)
 
 
 # ---------------------------------------------------------------- feature-level transfer
@@ -316,7 +357,7 @@ def stage_pairs(student: nn.Module, teacher: nn.Module) -> list[tuple[str, str]]
 
 
 def feature_distill(student: nn.Module, data, teacher: nn.Module, logits: CachedTeacher, *, method: str = "kd + attention",
-                    temperature: float = 20.0, alpha: float = 0.9, beta: float = 1000.0, recipe: Recipe = FULL,
+                    temperature: float = 8.0, alpha: float = 0.9, beta: float = 1000.0, recipe: Recipe = FULL,
                     seed: int = 0, features: CachedTeacher | None = None) -> History:
     """Distil with a feature-level term added (``method`` from :data:`FEATURE_METHODS`); trains in place.
 
@@ -349,16 +390,19 @@ def feature_distill(student: nn.Module, data, teacher: nn.Module, logits: Cached
             def loss_fn(z: Tensor, y: Tensor, X: Tensor) -> Tensor:
                 at = sum(attention_loss(s, t) for s, t in zip(tap.outputs, t_features.unflatten(features(X))))
                 return kd_loss(z, logits(X), y, temperature, alpha) + beta / 2 * at
-            return train(student, data, num_epochs=recipe.num_epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-                         schedule=recipe.schedule, loss_fn=loss_fn, seed=seed, progress=False, desc=method)
+            with threads(recipe.threads):
+                return train(student, data, num_epochs=recipe.num_epochs, lr=recipe.lr,
+                             batch_size=recipe.batch_size, schedule=recipe.schedule, loss_fn=loss_fn, seed=seed,
+                             progress=False, desc=method)
         hint_epochs = max(1, recipe.num_epochs // 4)
         with torch.no_grad():
             s_shape = tap_shapes(student, s_layers, data.input_shape)[0]
         regressor = Regressor(s_shape[0], t_features.shapes[0][0])
         guided = Guided(student, [regressor])
-        train(guided, data, num_epochs=hint_epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-              schedule=recipe.schedule, seed=seed, progress=False, desc="FitNets stage 1: hint",
-              loss_fn=lambda z, y, X: hint_loss(tap.outputs[0], t_features.unflatten(features(X))[0], regressor))
+        with threads(recipe.threads):
+            train(guided, data, num_epochs=hint_epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                  schedule=recipe.schedule, seed=seed, progress=False, desc="FitNets stage 1: hint",
+                  loss_fn=lambda z, y, X: hint_loss(tap.outputs[0], t_features.unflatten(features(X))[0], regressor))
     finally:
         tap.close()
     rest = replace(recipe, num_epochs=recipe.num_epochs - hint_epochs)
@@ -372,7 +416,7 @@ def tap_shapes(model: nn.Module, layers: Sequence[str], input_shape: Sequence[in
         return [tuple(o.shape[1:]) for o in tap.outputs]
 
 
-def feature_transfer(data, teacher: nn.Module, logits: CachedTeacher, *, student: str = "lenet5-0.25",
+def feature_transfer(data, teacher: nn.Module, logits: CachedTeacher, *, student: str = "lenet5-0.5",
                      methods: Sequence[str] = tuple(FEATURE_METHODS), seeds: Sequence[int] = (0,),
                      recipe: Recipe = FULL, split: str = "test", **kwargs) -> dict[str, dict[int, float]]:
     """Test accuracy of the same student trained by each method, per seed: ``{method: {seed: acc}}``."""
