@@ -66,6 +66,15 @@ def soften(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return F.softmax(logits / temperature, dim=-1)
 
 
+def entropy(probs: Tensor) -> Tensor:
+    """Entropy in bits of each distribution along the last dimension (``0 log 0 = 0``).
+
+    >>> entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+    tensor([1., 0.])
+    """
+    return -(probs * probs.clamp_min(1e-30).log2()).sum(-1)
+
+
 def soft_target_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0, *,
                      scale: bool = True) -> Tensor:
     """``KL(p_teacher || q_student)`` at ``temperature``, averaged over the batch, times ``T**2`` if ``scale``.
@@ -121,6 +130,26 @@ def soft_gradient(student_logits: Tensor, teacher_logits: Tensor, temperature: f
     z = student_logits.detach().clone().requires_grad_(True)
     soft_target_loss(z, teacher_logits, temperature, scale=scale).backward()
     return z.grad
+
+
+def soft_share(student_logits: Tensor, teacher_logits: Tensor, y: Tensor, temperature: float = 4.0,
+               alpha: float = 0.9, *, scale: bool = True) -> float:
+    """The teacher's share of the KD loss gradient: ``|g_soft| / (|g_soft| + |g_hard|)``, weights included.
+
+    With the ``T**2`` factor the share stays near what ``alpha`` says at every temperature;
+    without it the teacher's share collapses as ``T`` grows.
+
+    >>> z, v, y = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([1])
+    >>> round(soft_share(z, v, y, temperature=1.0, alpha=0.5), 3)
+    0.5
+    """
+    alpha = check_fraction("alpha", alpha)
+    g_soft = alpha * soft_gradient(student_logits, teacher_logits, temperature, scale=scale).norm()
+    z = student_logits.detach().clone().requires_grad_(True)
+    F.cross_entropy(z, y).backward()
+    g_hard = (1 - alpha) * z.grad.norm()
+    total = float(g_soft + g_hard)
+    return float(g_soft) / total if total > 0 else 0.0
 
 
 # ---------------------------------------------------------------- feature-level transfer

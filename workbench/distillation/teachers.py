@@ -37,10 +37,10 @@ COMBINE = ("logits", "probs")
 
 # teacher name -> the committed baselines it is made of (one: a single model; several: an ensemble)
 TEACHERS: dict[str, tuple[str, ...]] = {
+    "ensemble": ("vgg", "resnet", "lenet5"),
     "vgg": ("vgg",),
     "resnet": ("resnet",),
     "lenet5": ("lenet5",),
-    "ensemble": ("vgg", "resnet", "lenet5"),
 }
 
 
@@ -91,6 +91,23 @@ def load_teacher(name: str = "ensemble", *, combine: str = "logits") -> nn.Modul
     check_choice("name", name, TEACHERS, what="teacher")
     members = [get_baseline(m) for m in TEACHERS[name]]
     return members[0].eval() if len(members) == 1 else Ensemble(members, combine).eval()
+
+
+def similar_classes(logits: Tensor, y: Tensor, temperature: float = 4.0, top: int = 5) -> list[tuple[int, int, float]]:
+    """The ``top`` (true class, wrong class, mean probability) pairs of a teacher's softened outputs.
+
+    The mean is over the examples of the true class: what the teacher finds each digit resembles.
+
+    >>> similar_classes(torch.tensor([[2.0, 1.0, 0.0], [0.0, 2.0, 0.0]]), torch.tensor([0, 1]), 1.0, top=1)
+    [(0, 1, 0.245)]
+    """
+    check_int("top", top, 1)
+    p = torch.softmax(logits / temperature, dim=1)
+    pairs = []
+    for c in y.unique().tolist():
+        mean = p[y == c].mean(0)
+        pairs += [(c, w, round(float(mean[w]), 3)) for w in range(p.shape[1]) if w != c]
+    return sorted(pairs, key=lambda t: -t[2])[:top]
 
 
 def _keys(X: Tensor) -> list[bytes]:
