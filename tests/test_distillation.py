@@ -274,7 +274,8 @@ def test_distill_alpha_zero_is_training_from_labels(tiny):
     recipe = ex.Recipe(num_epochs=2)
     a, b = ex.build_student("mlp-30"), ex.build_student("mlp-30")
     ex.distill(a, tiny, None, alpha=0.0, recipe=recipe)
-    wb.train(b, tiny, num_epochs=2, lr=recipe.lr, schedule="cosine", progress=False)
+    with ex.threads(recipe.threads):                 # same thread count: same float reductions
+        wb.train(b, tiny, num_epochs=2, lr=recipe.lr, schedule="cosine", progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
@@ -398,6 +399,8 @@ def kd_explorer():
 def test_explorer_redraws_on_temperature_and_trains_on_run(ds):
     lab = kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), students=("mlp-30",),
                                       recipe=ex.Recipe(num_epochs=2), examples=3)
+    with pytest.raises(ValueError, match="caches must hold every teacher of teachers, missing: lenet5"):
+        kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), caches={"vgg": lab.caches["vgg"]})
     view = lab.view
     start = [list(t.y) for t in view.figure.data[view.k:]]
     entropy = lambda p: -(p * p.clamp_min(1e-12).log()).sum(1).mean().item()
@@ -409,7 +412,7 @@ def test_explorer_redraws_on_temperature_and_trains_on_run(ds):
     assert "T = 12" in view.caption.value
     lab.explorer.controls["teacher"].value = "lenet5"
     assert view.teacher == "lenet5" and len(view.timings) == 3
-    assert lab.explorer._current is None               # moving controls does not train
+    assert len(lab.explorer.history()) == 0            # moving controls does not train
     m = lab.explorer.set(alpha=0.5)
     assert len(lab.explorer.history()) == 1 and 0.0 < m.accuracy <= 1.0
     assert lab.explorer.monitor.epochs[-1]["epoch"] == 2
@@ -459,3 +462,47 @@ def test_choice_exercise_checks_ranges_before_training(ds):
     assert "that *is* the scratch student" in fb.message
     fb = exercises.check_temperature_and_alpha(lambda: 4.0, ds, None)
     assert "return a pair (temperature, alpha), got 4.0" in fb.message
+
+
+# ---------------------------------------------------------------- helpers the notebook prints
+
+
+def test_entropy_and_soft_share():
+    assert L.entropy(torch.tensor([[0.25] * 4, [1.0, 0, 0, 0]])).tolist() == [2.0, 0.0]
+    z, v = Z - Z.mean(1, keepdim=True), V - V.mean(1, keepdim=True)
+    with_t2 = [L.soft_share(z, v, Y, t, 0.9) for t in (1.0, 8.0, 32.0)]
+    without = [L.soft_share(z, v, Y, t, 0.9, scale=False) for t in (1.0, 8.0, 32.0)]
+    assert with_t2[0] == without[0]                                   # T = 1: the factor is 1
+    assert min(with_t2) > 0.8 and without == sorted(without, reverse=True) and without[-1] < 0.05
+    assert L.soft_share(z, v, Y, 4.0, 0.0) == 0.0 and L.soft_share(z, v, Y, 4.0, 1.0) == 1.0
+
+
+def test_similar_classes():
+    logits = torch.tensor([[4.0, 2.0, 0.0], [4.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    y = torch.tensor([0, 0, 1])
+    p = F.softmax(logits / 2.0, 1)
+    by_hand = {(0, 1): (p[0, 1] + p[1, 1]) / 2, (0, 2): (p[0, 2] + p[1, 2]) / 2, (1, 0): p[2, 0], (1, 2): p[2, 2]}
+    ranked = sorted(by_hand, key=lambda k: -by_hand[k])
+    pairs = tc.similar_classes(logits, y, temperature=2.0, top=3)
+    assert [pr[:2] for pr in pairs] == ranked[:3]
+    assert [pr[2] for pr in pairs] == [round(float(by_hand[k]), 3) for k in ranked[:3]]
+
+
+def test_threads_context_restores():
+    before = torch.get_num_threads()
+    with ex.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match=r"threads must be in \[1, 1024\], got 0"):
+        with ex.threads(0):
+            pass
+
+
+def test_omitted_class_experiment(tiny):
+    teacher = tc.CachedTeacher(wb.get_baseline("lenet5"), tiny.X_train)
+    om = ex.omitted_class(tiny, teacher, digit=3, student="mlp-30", recipe=ex.Recipe(num_epochs=3))
+    assert om.digit == 3 and 0.0 <= om.before <= om.after <= 1.0                 # the shift is chosen to help
+    assert om.labels_before == 0.0                                                # never trained to say 3
+    assert list(om.per_class) == ["from labels", "distilled", f"distilled, bias {om.shift:+.2f}"]
+    assert om.per_class["distilled"][3] == om.before and len(om.per_class["from labels"]) == 10
+    assert "digit 3 never shown to the student" in str(om)

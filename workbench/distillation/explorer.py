@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Mapping
 
 import ipywidgets as widgets
 import torch
@@ -27,12 +28,12 @@ from torch import Tensor
 
 from .._checks import check_int, check_number
 from ..explorer import Explorer
-from ..widgets import Dropdown, Slider
+from ..widgets import Dropdown, Slider, error_html
 from .experiments import STUDENTS, Recipe, build_student, distill, transfer_subset
 from .losses import soften
-from .teachers import TEACHERS, cached_teachers
+from .teachers import TEACHERS, CachedTeacher, cached_teachers
 
-WIDGET_RECIPE = Recipe(num_epochs=40)   # a short run: 40 passes over 350 digits (240 steps)
+WIDGET_RECIPE = Recipe(num_epochs=30)   # a short run: 30 passes over 350 digits (180 steps)
 
 
 def pick_examples(logits: Tensor, y: Tensor, k: int = 6) -> Tensor:
@@ -141,8 +142,12 @@ class DistillationLab:
             explorer.controls[name].observe(self._redraw, names="value")
 
     def _redraw(self, change) -> None:
-        self.explorer._guarded(self.view.draw, self.explorer.controls["temperature"].value,
-                               self.explorer.controls["teacher"].value)
+        controls = self.explorer.controls
+        try:
+            self.view.draw(controls["temperature"].value, controls["teacher"].value)
+        except Exception as err:  # noqa: BLE001 - a widget callback must not die; show it in the panel
+            self.explorer.errors.append(err)
+            self.explorer.status.value = error_html(err)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
@@ -152,15 +157,24 @@ class DistillationLab:
 
 def make_explorer(data, *, teachers=tuple(TEACHERS), students=tuple(STUDENTS), per_class: int = 35,
                   recipe: Recipe = WIDGET_RECIPE, examples: int = 6, temperature: float = 4.0,
-                  seed: int = 0) -> DistillationLab:
+                  seed: int = 0, caches: Mapping[str, CachedTeacher] | None = None) -> DistillationLab:
     """The notebook's explorer: temperature and alpha sliders, teacher and student dropdowns, a run button.
 
     The student is distilled on ``per_class`` digits per class (the limited transfer
     set of the notebook) with ``recipe``; the baseline row is the first teacher.
+    ``caches`` may pass teachers already cached (by ``cached_teachers``) to reuse them.
     """
     check_int("examples", examples, 1, data.num_classes)
     transfer = transfer_subset(data, per_class, seed=seed)
-    caches = cached_teachers(transfer.X_train, list(teachers))
+    if caches is None:
+        caches = cached_teachers(transfer.X_train, list(teachers))
+    else:
+        missing = [t for t in teachers if t not in caches]
+        if missing:
+            raise ValueError(f"caches must hold every teacher of teachers, missing: {', '.join(missing)}")
+        caches = {t: caches[t] for t in teachers}
+        for cache in caches.values():
+            cache(transfer.X_train)                 # computes any digit not cached yet (none, normally)
     first = next(iter(caches))
     idx = pick_examples(caches[first].logits, transfer.y_train, examples)
     images = data.denormalize(transfer.X_train[idx])[:, 0]                   # (k, H, W)

@@ -96,7 +96,7 @@ def check_kd_loss(fn: Callable) -> Feedback:
 _scratch_cache: dict[tuple, float] = {}
 
 
-def check_temperature_and_alpha(fn: Callable, data, teacher, *, per_class: int = 35, num_epochs: int = 40,
+def check_temperature_and_alpha(fn: Callable, data, teacher, *, per_class: int = 35, num_epochs: int = 30,
                  seed: int = 0) -> Feedback:
     """Check ``fn() -> (temperature, alpha)``: distil with them and compare with the scratch student.
 
