@@ -399,6 +399,8 @@ def kd_explorer():
 def test_explorer_redraws_on_temperature_and_trains_on_run(ds):
     lab = kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), students=("mlp-30",),
                                       recipe=ex.Recipe(num_epochs=2), examples=3)
+    with pytest.raises(ValueError, match="unknown student 'bert'; students must be one of: lenet5-0.5"):
+        kd_explorer().make_explorer(ds, students=("bert",))
     with pytest.raises(ValueError, match="caches must hold every teacher of teachers, missing: lenet5"):
         kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), caches={"vgg": lab.caches["vgg"]})
     view = lab.view

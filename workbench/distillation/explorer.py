@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import torch
 from torch import Tensor
 
-from .._checks import check_int, check_number
+from .._checks import check_choice, check_int, check_number
 from ..explorer import Explorer
 from ..widgets import Dropdown, Slider, error_html
 from .experiments import STUDENTS, Recipe, build_student, distill, transfer_subset
@@ -155,7 +155,8 @@ class DistillationLab:
         return bundle
 
 
-def make_explorer(data, *, teachers=tuple(TEACHERS), students=tuple(STUDENTS), per_class: int = 35,
+def make_explorer(data, *, teachers: Sequence[str] = tuple(TEACHERS), students: Sequence[str] = tuple(STUDENTS),
+                  per_class: int = 35,
                   recipe: Recipe = WIDGET_RECIPE, examples: int = 6, temperature: float = 4.0,
                   seed: int = 0, caches: Mapping[str, CachedTeacher] | None = None) -> DistillationLab:
     """The notebook's explorer: temperature and alpha sliders, teacher and student dropdowns, a run button.
@@ -165,6 +166,10 @@ def make_explorer(data, *, teachers=tuple(TEACHERS), students=tuple(STUDENTS), p
     ``caches`` may pass teachers already cached (by ``cached_teachers``) to reuse them.
     """
     check_int("examples", examples, 1, data.num_classes)
+    for name in teachers:
+        check_choice("teachers", name, TEACHERS, what="teacher")
+    for name in students:
+        check_choice("students", name, STUDENTS, what="student")
     transfer = transfer_subset(data, per_class, seed=seed)
     if caches is None:
         caches = cached_teachers(transfer.X_train, list(teachers))
