@@ -81,15 +81,16 @@ def seeds(comparison, *, title: str = "same student, same budget, three seeds"):
     groups = {"from labels": comparison.scratch, "distilled": comparison.distilled}
     for x, (label, values) in enumerate(groups.items()):
         accs = [100 * v for v in values.values()]
-        ax.scatter([x] * len(accs), accs, s=40, zorder=3)
-        ax.hlines(np.mean(accs), x - 0.2, x + 0.2, color="black")
-        for s, a in zip(values, accs):
-            ax.annotate(f"seed {s}", (x, a), xytext=(8, -3), textcoords="offset points", fontsize=7)
+        xs = [x + 0.1 * (k - (len(accs) - 1) / 2) for k in range(len(accs))]    # side by side: ties stay visible
+        ax.scatter(xs, accs, s=40, zorder=3)
+        ax.hlines(np.mean(accs), x - 0.25, x + 0.25, color="black", label="mean" if x == 0 else None)
+        for xi, s, a in zip(xs, values, accs):
+            ax.annotate(f"{s}", (xi, a), xytext=(0, 6), textcoords="offset points", fontsize=7, ha="center")
     ax.axhline(100 * comparison.teacher_accuracy, color="grey", linestyle="--", label="teacher")
     ax.set_xticks(range(len(groups)), list(groups))
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title + " (numbers: seeds)", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return finish(fig)
@@ -121,6 +122,6 @@ def per_class(accuracies: Mapping[str, Sequence[float]], classes: Sequence[str],
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(accuracies), frameon=False)
     fig.tight_layout()
     return finish(fig)
