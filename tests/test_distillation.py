@@ -508,3 +508,10 @@ def test_omitted_class_experiment(tiny):
     assert list(om.per_class) == ["from labels", "distilled", f"distilled, bias {om.shift:+.2f}"]
     assert om.per_class["distilled"][3] == om.before and len(om.per_class["from labels"]) == 10
     assert "digit 3 never shown to the student" in str(om)
+
+
+def test_choice_exercise_accepts_the_solution_and_reports_numbers(ds):
+    teacher = tc.cached_teachers(ex.transfer_subset(ds, 35).X_train, ["ensemble"])["ensemble"]
+    fb = exercises.check_temperature_and_alpha(solutions.choose_temperature_and_alpha, ds, teacher)
+    assert fb.passed, fb
+    assert "T = 8, alpha = 0.9: distilled" in fb.message and "on the validation digits" in fb.message

@@ -86,7 +86,7 @@ def threads(n: int | None):
 
 
 FULL = Recipe()                           # what the benchmark runs
-SHORT = Recipe(num_epochs=60)             # what the executed notebook runs (stated where used)
+SHORT = Recipe(num_epochs=40)             # what the executed notebook runs (stated where used)
 
 
 # ---------------------------------------------------------------- transfer sets
