@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 
 import workbench as wb
 from workbench.distillation import experiments as ex
+from workbench.distillation import explorer as kx
 from workbench.distillation import features as ft
 from workbench.distillation import losses as L
 from workbench.distillation import teachers as tc
@@ -386,23 +386,18 @@ def test_feature_distill_runs_and_keeps_the_student(tiny, method):
 
 def test_pick_examples_and_dark_knowledge():
     logits = torch.tensor([[3.0, 2.9, 0.0], [5.0, 0.0, 0.0], [0.0, 4.0, 3.0], [0.0, 1.0, 0.0]])
-    idx = kd_explorer().pick_examples(logits, torch.tensor([0, 0, 1, 2]), k=2)
+    idx = kx.pick_examples(logits, torch.tensor([0, 0, 1, 2]), k=2)
     assert idx.tolist() == [0, 2]                  # the least confident correct example of each class
-    assert kd_explorer().dark_knowledge(torch.tensor([0.1, 0.6, 0.3]), 1, ["a", "b", "c"], top=1) == "c 0.30"
-
-
-def kd_explorer():
-    from workbench.distillation import explorer
-    return explorer
+    assert kx.dark_knowledge(torch.tensor([0.1, 0.6, 0.3]), 1, ["a", "b", "c"], top=1) == "c 0.30"
 
 
 def test_explorer_redraws_on_temperature_and_trains_on_run(ds):
-    lab = kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), students=("mlp-30",),
+    lab = kx.make_explorer(ds, teachers=("vgg", "lenet5"), students=("mlp-30",),
                                       recipe=ex.Recipe(num_epochs=2), examples=3)
     with pytest.raises(ValueError, match="unknown student 'bert'; students must be one of: lenet5-0.5"):
-        kd_explorer().make_explorer(ds, students=("bert",))
+        kx.make_explorer(ds, students=("bert",))
     with pytest.raises(ValueError, match="caches must hold every teacher of teachers, missing: lenet5"):
-        kd_explorer().make_explorer(ds, teachers=("vgg", "lenet5"), caches={"vgg": lab.caches["vgg"]})
+        kx.make_explorer(ds, teachers=("vgg", "lenet5"), caches={"vgg": lab.caches["vgg"]})
     view = lab.view
     start = [list(t.y) for t in view.figure.data[view.k:]]
     entropy = lambda p: -(p * p.clamp_min(1e-12).log()).sum(1).mean().item()
