@@ -52,7 +52,8 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = F
     model.eval()
     try:
         if not sparse:
-            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            # no_grad, not inference_mode: FlopCounterMode's module tracker fails on parametrized weights there
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
                 model(x)
             return counter.get_total_flops() // 2
         total = 0
