@@ -291,6 +291,15 @@ def test_quantize_model_wraps_weights_and_inputs(lenet5, ds):
     assert wb.evaluate(lenet5, ds.X_val, ds.y_val) > 0.9          # the original is untouched
 
 
+def test_frozen_quantization_equals_the_parametrized_one(lenet5, ds):
+    kw = dict(weight_bits=3, activation_bits=5, calibration="mse")
+    live = fake.quantize_model(copy.deepcopy(lenet5), ds.X_val[:100], **kw)
+    frozen = fake.quantize_model(copy.deepcopy(lenet5), ds.X_val[:100], freeze=True, **kw)
+    assert not fake.weight_quantizers(frozen)
+    assert torch.equal(frozen.classifier[1].weight, live.classifier[1].weight)
+    assert torch.equal(frozen(ds.X_test[:50]), live(ds.X_test[:50]))
+
+
 def test_quantize_model_bad_input(lenet5):
     with pytest.raises(ValueError, match="calibration_X must be given to quantize activations"):
         fake.quantize_model(copy.deepcopy(lenet5), weight_bits=8, activation_bits=8)

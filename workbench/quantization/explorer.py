@@ -28,7 +28,7 @@ from .. import data as data_mod
 from ..baselines import get_baseline
 from ..explorer import Explorer
 from ..report import Report, format_bytes
-from ..weights import effective_state_dict, plain_copy
+from ..weights import effective_state_dict
 from ..widgets import Dropdown, Slider, error_html, message_box
 from . import packing  # noqa: F401  (registers the "packed" encoding)
 from .affine import GRANULARITIES
@@ -118,8 +118,8 @@ class QuantExplorer:
                       calibration=calibration)
         key = self._key(params)
         if key not in self._models:
-            quantized = quantize_model(model, calibration_inputs=self._inputs, **params)
-            self._models[key] = plain_copy(quantized).eval()     # weights rounded once, not every forward
+            # weights rounded once (freeze), not on every forward pass as a parametrization would
+            self._models[key] = quantize_model(model, calibration_inputs=self._inputs, freeze=True, **params).eval()
             if len(self._models) > _CACHE:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)

@@ -158,7 +158,10 @@ def packed_encode(t: Tensor) -> tuple[dict, bytes]:
         return {"kind": "raw", "exact": True}, encodings.CODECS["raw"].encode(t)[1]
     rows = t.detach().cpu().reshape(t.shape[0], -1).double().numpy()
     uniques = [np.unique(row) for row in rows]
-    options = [o for o in (_grid(rows, uniques), _levels(rows, uniques)) if o is not None]
+    grid = _grid(rows, uniques)
+    k = max(len(u) for u in uniques)
+    levels = _levels(rows, uniques) if grid is None or grid[0]["b"] > _width(k) else None   # a table can only win then
+    options = [o for o in (grid, levels) if o is not None]
     options.append(({"kind": "raw", "exact": True}, encodings.CODECS["raw"].encode(t)[1]))
     meta, payload = min(options, key=lambda o: len(o[1]))
     if meta["kind"] != "raw":
