@@ -88,6 +88,7 @@ def sensitivity(table: pd.DataFrame, *, title: str = "accuracy lost when one lay
     data = table if "drop_pp" not in table else table[["drop_pp"]]
     data.plot.bar(ax=ax, rot=0)
     ax.set_ylabel("accuracy drop (pp)")
+    ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return finish(fig)

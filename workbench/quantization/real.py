@@ -116,7 +116,7 @@ def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
         _calibrate(prepared, X, batch_size)
         converted = convert_pt2e(prepared)
     inductor_config.freezing = True          # int8 only pays once the weights are constants
-    return torch.compile(converted)
+    return torch.compile(converted, dynamic=False)        # one static graph per batch size
 
 
 def to_int8(model: nn.Module, calibration_X: Tensor, *, backend: str = "eager", batch_size: int = 250) -> nn.Module:
@@ -142,7 +142,7 @@ def compile_fp32(model: nn.Module) -> nn.Module:
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True
-    return torch.compile(copy.deepcopy(model).eval())
+    return torch.compile(copy.deepcopy(model).eval(), dynamic=False)
 
 
 def size_on_disk(model: nn.Module) -> int:
@@ -151,7 +151,7 @@ def size_on_disk(model: nn.Module) -> int:
     For an eager int8 model this holds int8 weights; a PT2E model's state dict keeps
     fp32 copies too (measure the eager one for size).
     """
-    if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+    if hasattr(model, "_orig_mod"):                       # a torch.compile d module
         raise ValueError("model must be an eager module: a compiled PT2E model keeps fp32 weights too "
                          "(measure size on the eager int8 model)")
     return encodings.torch_save_bytes(model)
@@ -197,3 +197,51 @@ def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: 
                               encoding="torch.save", macs=macs, latency=latency[name],
                               eval_examples=len(data.y_test))
             for name in variants}
+
+
+def speedup_text(baseline_ms: float, candidate_ms: float) -> str:
+    """``'2.51× faster'`` or ``'1.30× slower'``: the candidate against the baseline, as the report prints it.
+
+    >>> speedup_text(10.0, 4.0), speedup_text(1.0, 1.3)
+    ('2.50× faster', '1.30× slower')
+    """
+    r = baseline_ms / candidate_ms
+    return f"{r:.2f}× faster" if r >= 1 else f"{1 / r:.2f}× slower"
+
+
+def speedup_lines(report, candidate: str, baselines: Sequence[str], batch_sizes: Sequence[int]) -> list[str]:
+    """One line per batch size and baseline: how much faster ``candidate`` is (a :class:`Report`'s rows)."""
+    t = report.table
+    lines = []
+    for b in batch_sizes:
+        col = f"latency_ms_b{b}"
+        for base in baselines:
+            lines.append(f"batch {b:>3d}: {candidate} is {speedup_text(t.loc[base, col], t.loc[candidate, col])} "
+                         f"than {base}")
+    return lines
+
+
+def results_path():
+    """Where ``benchmarks/quantization.py`` writes its results (git-ignored)."""
+    from ..paths import REPO_ROOT
+
+    return REPO_ROOT / "benchmarks" / "results" / "quantization.json"
+
+
+def benchmark_summary(path=None) -> str:
+    """The targets as last measured by ``benchmarks/quantization.py`` on this machine, labelled as such."""
+    import json
+    from pathlib import Path
+
+    path = Path(path) if path is not None else results_path()
+    if not path.exists():
+        return (f"{path.name} not found: run `python benchmarks/quantization.py` (several minutes: it compiles "
+                "fp32 and int8 with torch.compile) to measure the compiled paths on this machine.")
+    res = json.loads(path.read_text())
+    lines = [f"Measured by benchmarks/quantization.py on {res['when']} ({res['machine']}, {res['threads']} threads), "
+             "not by this notebook:"]
+    for row in res["targets"]:
+        lines.append(f"  {row['target']:<58s} {row['measured']:>22s}   {'met' if row['met'] else 'NOT met'}")
+    for line in res.get("notes", []):
+        lines.append(f"  {line}")
+    return "\n".join(lines)
