@@ -51,7 +51,7 @@ def calibration_table(x: Tensor, bits: int = 4, *, methods: Iterable[str] = tupl
     """Range, clipped fraction and error of each calibration method on activations ``x``.
 
     >>> x = torch.cat([torch.rand(1000), torch.tensor([20.0])])
-    >>> calibration_table(x, 4).loc["minmax", "hi"]
+    >>> float(calibration_table(x, 4).loc["minmax", "hi"])
     20.0
     """
     rows = {}
@@ -71,6 +71,11 @@ def layer_sensitivity(model: nn.Module, data, *, weight_bits: int = FLOAT_BITS, 
 
     Shows which layers a low bit width hurts most (often the first and the last).
     Measured on ``split`` (VAL by default: this is a choice made while compressing).
+
+    >>> import workbench as wb
+    >>> t = layer_sensitivity(wb.get_baseline("lenet5"), wb.load("digits"), weight_bits=2)
+    >>> t.drop_pp.idxmax()
+    'classifier.5'
     """
     X, y = data.split(split)
     X_cal = data.X_val[:calibration_examples]

@@ -16,9 +16,9 @@
   ``w ~ alpha1 * b1 + alpha2 * b2`` — two bits per weight, a much smaller error.
 
     >>> import torch
-    >>> w = torch.tensor([[0.5, -0.1, 0.3], [0.02, -0.04, 0.0]])
+    >>> w = torch.tensor([[0.5, -0.25, 0.75], [0.5, -1.0, 0.0]])
     >>> binarize(w, "xnor").tolist()
-    [[0.30000001192092896, -0.30000001192092896, 0.30000001192092896], [0.019999999552965164, -0.019999999552965164, 0.019999999552965164]]
+    [[0.5, -0.5, 0.5], [0.5, -0.5, 0.5]]
 
 PyTorch has no CPU kernels for binary weights: here binary is a lesson in size
 (1 bit per weight, packed by :mod:`.packing`) and accuracy, not in latency.
@@ -120,12 +120,21 @@ class _BinarizeSTE(torch.autograd.Function):
 
 
 def binarize_ste(w: Tensor, method: str = "xnor") -> Tensor:
-    """:func:`binarize` with a straight-through gradient (cancelled where ``|w| > 1``)."""
+    """:func:`binarize` with a straight-through gradient (cancelled where ``|w| > 1``).
+
+    >>> w = torch.tensor([[0.5, -2.0]], requires_grad=True)
+    >>> torch.autograd.grad(binarize_ste(w).sum(), w)[0].tolist()
+    [[1.0, 0.0]]
+    """
     return _BinarizeSTE.apply(w, check_choice("method", method, BINARIZERS, what="binarizer"))
 
 
 class BinaryWeight(nn.Module):
-    """Parametrization: the latent float weight binarized on every forward pass."""
+    """Parametrization: the latent float weight binarized on every forward pass.
+
+    >>> BinaryWeight("binaryconnect")(torch.tensor([[1.0, -3.0]])).tolist()
+    [[2.0, -2.0]]
+    """
 
     def __init__(self, method: str = "xnor"):
         super().__init__()
@@ -151,7 +160,11 @@ class _SignSTE(torch.autograd.Function):
 
 
 class SignActivation(nn.Module):
-    """``sign(x)`` with hardtanh's gradient: the binary activation of binarized networks."""
+    """``sign(x)`` with hardtanh's gradient: the binary activation of binarized networks.
+
+    >>> SignActivation()(torch.tensor([-0.3, 0.0, 2.0])).tolist()
+    [-1.0, 1.0, 1.0]
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return _SignSTE.apply(x)
@@ -188,6 +201,12 @@ def clip_latent(model: nn.Module, step: int | None = None, bound: float = 1.0) -
     """Clip the latent float weights of binarized layers to ``[-bound, bound]`` (BinaryConnect).
 
     Pass as ``on_step=clip_latent`` to ``workbench.train``.
+
+    >>> m = binarize_model(nn.Sequential(nn.Linear(2, 1)))
+    >>> with torch.no_grad():
+    ...     _ = m[0].parametrizations.weight.original.fill_(5.0)
+    >>> clip_latent(m); m[0].parametrizations.weight.original.tolist()
+    [[1.0, 1.0]]
     """
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight") and any(

@@ -27,7 +27,7 @@ from torch import nn
 from .. import data as data_mod
 from ..baselines import get_baseline
 from ..explorer import Explorer
-from ..report import Report, format_bytes
+from ..report import Report
 from ..weights import effective_state_dict
 from ..widgets import Dropdown, Slider, error_html, message_box
 from . import packing  # noqa: F401  (registers the "packed" encoding)

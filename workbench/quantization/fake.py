@@ -138,12 +138,13 @@ class ActivationQuantizer(nn.Module):
         if self.bits == FLOAT_BITS:
             return x
         qmin, qmax = qrange(self.bits, symmetric=False)
-        # PyTorch's fused kernel: the same values and straight-through gradient as fake_quantize_ste
-        # (tests/test_quantization.py checks both), several times faster on large activations
+        # PyTorch's fused kernel: the straight-through gradient of fake_quantize_ste and the same values,
+        # but for rare ties (it multiplies by 1/scale; tests check both); several times faster
         return torch.fake_quantize_per_tensor_affine(x, float(self.scale), int(self.zero_point), qmin, qmax)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, {self.calibration}, scale={self.scale.item():.4g}, zero_point={self.zero_point.item()}"
+        return (f"bits={self.bits}, {self.calibration}, scale={self.scale.item():.4g}, "
+                f"zero_point={self.zero_point.item()}")
 
 
 def _quantize_input(module: nn.Module, args: tuple) -> tuple:
@@ -151,7 +152,12 @@ def _quantize_input(module: nn.Module, args: tuple) -> tuple:
 
 
 def attach_input_quantizer(layer: nn.Module, quantizer: ActivationQuantizer) -> nn.Module:
-    """Make ``layer`` quantize its input with ``quantizer`` (kept as ``layer.input_quantizer``)."""
+    """Make ``layer`` quantize its input with ``quantizer`` (kept as ``layer.input_quantizer``).
+
+    >>> layer = attach_input_quantizer(nn.Linear(2, 1), ActivationQuantizer(1).calibrate(torch.tensor([0.0, 1.0])))
+    >>> layer.input_quantizer(torch.tensor([0.2, 0.7])).tolist()
+    [0.0, 1.0]
+    """
     if not hasattr(layer, "input_quantizer"):
         layer.register_forward_pre_hook(_quantize_input)
     layer.input_quantizer = quantizer
@@ -219,7 +225,12 @@ def quantize_model(model: nn.Module, calibration_X: Tensor | None = None, *,
 
 
 def weight_quantizers(model: nn.Module) -> dict[str, WeightQuantizer]:
-    """The weight quantizer of every quantized layer, by layer name."""
+    """The weight quantizer of every quantized layer, by layer name.
+
+    >>> from workbench import models
+    >>> weight_quantizers(quantize_model(models.build("lenet5"), weight_bits=4, activation_bits=32))["features.0"]
+    WeightQuantizer(bits=4, per-channel, minmax)
+    """
     out = {}
     for name, module in model.named_modules():
         if parametrize.is_parametrized(module, "weight"):

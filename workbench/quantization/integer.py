@@ -96,7 +96,12 @@ def rounding_right_shift(x: Tensor, shift: Tensor) -> Tensor:
 
 
 def requantize(acc: Tensor, M0: Tensor, shift: Tensor, zero_point: int, bits: int = 8) -> Tensor:
-    """Output codes ``clamp(z_y + M * acc)`` with ``M`` applied in fixed point (per channel, dim 1)."""
+    """Output codes ``clamp(z_y + M * acc)`` with ``M`` applied in fixed point (per channel, dim 1).
+
+    >>> M0, shift = quantize_multiplier(0.25)
+    >>> requantize(torch.tensor([[100, -8, 2000]]).T, torch.tensor([M0]), torch.tensor([shift]), 10).T.tolist()
+    [[35, 8, 255]]
+    """
     qmin, qmax = qrange(bits, symmetric=False)
     shape = [1, -1] + [1] * (acc.ndim - 2)
     scaled = rounding_right_shift(rounding_doubling_high_mul(acc, M0.view(shape)), shift.view(shape))
@@ -180,7 +185,12 @@ def integer_layer(layer: nn.Module, x_calibration: Tensor, *, relu: bool = True)
 
 
 def fake_quant_forward(il: IntegerLayer, x: Tensor) -> Tensor:
-    """The same layer in floats with fake-quantized input, weights, bias and output (the simulation)."""
+    """The same layer in floats with fake-quantized input, weights, bias and output (the simulation).
+
+    >>> il = integer_layer(nn.Linear(3, 2), torch.randn(5, 3))
+    >>> tuple(fake_quant_forward(il, torch.randn(4, 3)).shape)
+    (4, 2)
+    """
     x_fq = fake_quantize(x, torch.tensor(il.x_scale), torch.tensor(il.x_zero_point), 8, symmetric=False)
     w_fq = il.weight_q.float() * il.weight_scale.view([-1] + [1] * (il.weight_q.ndim - 1))
     b_fq = (il.bias_q.double() * il.x_scale * il.weight_scale.double()).float()

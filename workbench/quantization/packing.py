@@ -106,15 +106,17 @@ def _row_steps(uniques: list[np.ndarray]) -> np.ndarray | None:
 
 
 def _grid(rows: np.ndarray, uniques: list[np.ndarray]) -> tuple[dict, bytes] | None:
+    options = []
     everything = np.unique(np.concatenate(uniques))
     if len(everything) > 1:                                    # one grid for the whole tensor (per-tensor)?
         step = _grid_step(everything) or _step_from_max(everything, float(np.abs(everything).max()))
         if step is not None:
-            shared = _grid_codes(rows, uniques, np.full(len(uniques), step), one=True)
-            if shared is not None:
-                return shared
+            options.append(_grid_codes(rows, uniques, np.full(len(uniques), step), one=True))
     steps = _row_steps(uniques)                                # one grid per row (per-channel)
-    return None if steps is None else _grid_codes(rows, uniques, steps, one=False)
+    if steps is not None:
+        options.append(_grid_codes(rows, uniques, steps, one=False))
+    options = [o for o in options if o is not None]
+    return min(options, key=lambda o: len(o[1])) if options else None
 
 
 def _grid_codes(rows: np.ndarray, uniques: list[np.ndarray], steps: np.ndarray, *,
@@ -153,7 +155,12 @@ def _levels(rows: np.ndarray, uniques: list[np.ndarray]) -> tuple[dict, bytes] |
 
 
 def packed_encode(t: Tensor) -> tuple[dict, bytes]:
-    """The smallest of grid / levels / raw for one tensor; ``meta['exact']`` says if it is bit-exact."""
+    """The smallest of grid / levels / raw for one tensor; ``meta['exact']`` says if it is bit-exact.
+
+    >>> meta, payload = packed_encode(torch.tensor([[0.5, -0.5, 0.5, 0.5, -0.5]]))
+    >>> meta["kind"], meta["b"], len(payload)                   # one fp32 step + 5 one-bit codes
+    ('grid', 1, 5)
+    """
     if t.numel() == 0 or t.ndim < 2:
         return {"kind": "raw", "exact": True}, encodings.CODECS["raw"].encode(t)[1]
     rows = t.detach().cpu().reshape(t.shape[0], -1).double().numpy()

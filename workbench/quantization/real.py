@@ -103,6 +103,7 @@ def _eager(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
 
 def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     import torch._inductor.config as inductor_config
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
@@ -110,11 +111,12 @@ def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     model = plain_copy(model).eval()
     example = (X[:batch_size],)
     with _quiet():
-        exported = torch.export.export(model, example).module()
+        batch = torch.export.Dim("batch", min=1, max=65536)                  # any batch size, not the example's
+        exported = torch.export.export(model, example, dynamic_shapes=({0: batch},)).module()
         quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
         prepared = prepare_pt2e(exported, quantizer)
         _calibrate(prepared, X, batch_size)
-        converted = convert_pt2e(prepared)
+        converted = allow_exported_model_train_eval(convert_pt2e(prepared))   # so .eval() works, as timing needs
     inductor_config.freezing = True          # int8 only pays once the weights are constants
     return torch.compile(converted, dynamic=False)        # one static graph per batch size
 
@@ -133,12 +135,22 @@ def to_int8(model: nn.Module, calibration_X: Tensor, *, backend: str = "eager", 
 
 
 def channels_last(model: nn.Module) -> nn.Module:
-    """An fp32 copy in channels-last layout (NHWC), which oneDNN's convolutions prefer."""
+    """An fp32 copy in channels-last layout (NHWC), which oneDNN's convolutions prefer.
+
+    >>> from workbench import models
+    >>> channels_last(models.build("vgg")).features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    True
+    """
     return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
 def compile_fp32(model: nn.Module) -> nn.Module:
-    """fp32 compiled by inductor with freezing: the baseline that gets the same compiler help as PT2E int8."""
+    """fp32 compiled by inductor with freezing: the baseline that gets the same compiler help as PT2E int8.
+
+    Compiles on the first call, once per batch size (tens of seconds on two cores)::
+
+        fast = compile_fp32(model)      # then time it with workbench.compare_latency
+    """
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True
@@ -150,6 +162,10 @@ def size_on_disk(model: nn.Module) -> int:
 
     For an eager int8 model this holds int8 weights; a PT2E model's state dict keeps
     fp32 copies too (measure the eager one for size).
+
+    >>> from workbench import models
+    >>> size_on_disk(models.build("lenet5")) > 4 * 61_706
+    True
     """
     if hasattr(model, "_orig_mod"):                       # a torch.compile d module
         raise ValueError("model must be an eager module: a compiled PT2E model keeps fp32 weights too "
@@ -167,6 +183,11 @@ def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: 
     compiled`` (tens of seconds of compilation). Sizes are ``torch.save`` bytes
     (the compiled int8 row reports the eager int8 file). Accuracy is on the test split;
     the PT2E row's accuracy is that of its converted graph before compilation.
+
+    Example (a few seconds; notebook 04 shows the table)::
+
+        rows = compare(wb.get_baseline("vgg"), ds, batch_sizes=(32,))
+        wb.report(rows, baseline="fp32")
     """
     for b in batch_sizes:
         check_int("batch_sizes", b, 1)
@@ -210,7 +231,11 @@ def speedup_text(baseline_ms: float, candidate_ms: float) -> str:
 
 
 def speedup_lines(report, candidate: str, baselines: Sequence[str], batch_sizes: Sequence[int]) -> list[str]:
-    """One line per batch size and baseline: how much faster ``candidate`` is (a :class:`Report`'s rows)."""
+    """One line per batch size and baseline: how much faster ``candidate`` is (a :class:`Report`'s rows).
+
+    Example: ``speedup_lines(report, "int8 eager", ["fp32"], [32])`` gives
+    ``["batch  32: int8 eager is 4.69× faster than fp32"]``.
+    """
     t = report.table
     lines = []
     for b in batch_sizes:
@@ -222,14 +247,22 @@ def speedup_lines(report, candidate: str, baselines: Sequence[str], batch_sizes:
 
 
 def results_path():
-    """Where ``benchmarks/quantization.py`` writes its results (git-ignored)."""
+    """Where ``benchmarks/quantization.py`` writes its results (git-ignored).
+
+    >>> results_path().name
+    'quantization.json'
+    """
     from ..paths import REPO_ROOT
 
     return REPO_ROOT / "benchmarks" / "results" / "quantization.json"
 
 
 def benchmark_summary(path=None) -> str:
-    """The targets as last measured by ``benchmarks/quantization.py`` on this machine, labelled as such."""
+    """The targets as last measured by ``benchmarks/quantization.py`` on this machine, labelled as such.
+
+    >>> benchmark_summary("/nonexistent/quantization.json").startswith("quantization.json not found")
+    True
+    """
     import json
     from pathlib import Path
 

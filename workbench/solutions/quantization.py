@@ -46,14 +46,15 @@ def fake_quantize(x: Tensor, scale: float, zero_point: int, qmin: int, qmax: int
     return (q - zero_point) * scale
 
 
-def choose_bits(layer_sizes: dict[str, int], budget_bytes: float, options: tuple[int, ...] = (8, 4, 2, 1)) -> dict[str, int]:
+def choose_bits(layer_sizes: dict[str, int], budget_bytes: float,
+                options: tuple[int, ...] = (8, 4, 2, 1)) -> dict[str, int]:
     """Greedy per-layer bits for a size budget; the first and last layers stay at ``options[0]``.
 
     While the weights take more than ``budget_bytes`` (``sum n * bits / 8``), lower the
     bits of the middle layer that currently takes the most bytes to the next option.
 
     >>> choose_bits({"first": 100, "big": 1000, "small": 200, "last": 50}, 800)
-    {'first': 8, 'big': 4, 'small': 4, 'last': 8}
+    {'first': 8, 'big': 2, 'small': 8, 'last': 8}
     """
     names = list(layer_sizes)
     bits = dict.fromkeys(names, options[0])
@@ -65,7 +66,8 @@ def choose_bits(layer_sizes: dict[str, int], budget_bytes: float, options: tuple
     while total() > budget_bytes:
         lowerable = [n for n in middle if bits[n] != options[-1]]
         if not lowerable:
-            raise ValueError(f"budget_bytes {budget_bytes:g} cannot be met: the smallest choice takes {total():g} bytes")
+            raise ValueError(f"budget_bytes {budget_bytes:g} cannot be met: "
+                             f"the smallest choice takes {total():g} bytes")
         worst = max(lowerable, key=lambda n: layer_sizes[n] * bits[n])
         bits[worst] = options[options.index(bits[worst]) + 1]
     return bits
