@@ -14,7 +14,6 @@ labelled, when it exists.
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import json
 import platform

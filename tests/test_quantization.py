@@ -299,7 +299,7 @@ def test_quantize_model_wraps_weights_and_inputs(lenet5, ds):
 
 
 def test_frozen_quantization_equals_the_parametrized_one(lenet5, ds):
-    kw = dict(weight_bits=3, activation_bits=5, calibration="mse")
+    kw = dict(weight_bits=3, activation_bits=5, calibration="percentile")
     live = fake.quantize_model(copy.deepcopy(lenet5), ds.X_val[:100], **kw)
     frozen = fake.quantize_model(copy.deepcopy(lenet5), ds.X_val[:100], freeze=True, **kw)
     assert not fake.weight_quantizers(frozen)
