@@ -58,6 +58,7 @@ class Table:
         self.rows, self.notes = [], []
 
     def add(self, target: str, measured: str, met: bool | None, how: str = "") -> None:
+        met = None if met is None else bool(met)
         self.rows.append({"target": target, "measured": measured, "met": met, "how": how})
         flag = "—" if met is None else ("met" if met else "NOT MET")
         print(f"  {target:<58s} {measured:>24s}  {flag:>7s}   {how}", flush=True)
