@@ -280,7 +280,8 @@ def benchmark_summary(path=None) -> str:
     lines = [f"Measured by benchmarks/quantization.py on {res['when']} ({res['machine']}, {res['threads']} threads), "
              "not by this notebook:"]
     for row in res["targets"]:
-        lines.append(f"  {row['target']:<58s} {row['measured']:>22s}   {'met' if row['met'] else 'NOT met'}")
+        verdict = {True: "met", False: "NOT met", None: ""}[row["met"]]
+        lines.append(f"  {row['target']:<58s} {row['measured']:>22s}   {verdict}")
     for line in res.get("notes", []):
         lines.append(f"  {line}")
     return "\n".join(lines)
