@@ -55,6 +55,9 @@ baselines: env
 
 bench: env
 	$(BIN)/python benchmarks/slider_latency.py
+	$(BIN)/python benchmarks/pruning.py
+	$(BIN)/python benchmarks/quantization.py
+	$(BIN)/python benchmarks/distillation.py
 
 lock: env
 	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^compression-workbench' > requirements/lock.txt

@@ -34,3 +34,13 @@ def test_notebook_cells_are_short(path):
     long = [("".join(c["source"]).splitlines()[0]) for c in nb["cells"]
             if c["cell_type"] == "code" and len("".join(c["source"]).strip().splitlines()) > 15]
     assert not long, f"move logic into workbench/: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_are_alone_on_their_line(path):
+    # nbval only honours "# NBVAL_..." when nothing else follows on the line
+    nb = json.loads(path.read_text())
+    lines = [line.strip() for c in nb["cells"] if c["cell_type"] == "code"
+             for line in "".join(c["source"]).splitlines() if "NBVAL_" in line]
+    bad = [line for line in lines if not re.fullmatch(r"#\s*NBVAL_[A-Z_]+", line)]
+    assert not bad, f"put the reason on the next line: {bad}"
