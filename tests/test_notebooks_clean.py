@@ -44,3 +44,12 @@ def test_nbval_markers_are_alone_on_their_line(path):
              for line in "".join(c["source"]).splitlines() if "NBVAL_" in line]
     bad = [line for line in lines if not re.fullmatch(r"#\s*NBVAL_[A-Z_]+", line)]
     assert not bad, f"put the reason on the next line: {bad}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_links_to_other_notebooks_resolve(path):
+    nb = json.loads(path.read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    targets = re.findall(r"\]\(([^)#\s]+\.ipynb)", text)
+    missing = [t for t in targets if not (path.parent / t).exists()]
+    assert not missing, f"dead links: {missing}"
