@@ -34,15 +34,7 @@ def _gaussian(*shape, scale=1.0, seed=0):
 
 
 def _signed(weights, amount):
-    flat = torch.cat([w.reshape(-1) for w in weights.values()])
-    k = round(amount * flat.numel())
-    keep = torch.ones(flat.numel(), dtype=torch.bool)
-    keep[torch.argsort(flat, stable=True)[:k]] = False
-    out, start = {}, 0
-    for name, w in weights.items():
-        out[name] = keep[start:start + w.numel()].reshape(w.shape)
-        start += w.numel()
-    return out
+    return ref.lowest_scores_removed(weights, amount)          # sorted by w, not |w|
 
 
 def _truncated(weights, amount):

@@ -14,14 +14,19 @@ def global_magnitude_masks(weights: dict[str, Tensor], amount: float) -> dict[st
     >>> m["a"].tolist(), m["b"].tolist()
     ([False, True], [True, False])
     """
-    flat = torch.cat([w.abs().reshape(-1) for w in weights.values()])
+    return lowest_scores_removed({name: w.abs() for name, w in weights.items()}, amount)
+
+
+def lowest_scores_removed(scores: dict[str, Tensor], amount: float) -> dict[str, Tensor]:
+    """Keep-masks removing the ``round(amount * n)`` lowest scores over all tensors together (ties: first wins)."""
+    flat = torch.cat([s.reshape(-1) for s in scores.values()])
     k = round(amount * flat.numel())
     keep = torch.ones(flat.numel(), dtype=torch.bool)
     keep[torch.argsort(flat, stable=True)[:k]] = False
     out, start = {}, 0
-    for name, w in weights.items():
-        out[name] = keep[start:start + w.numel()].reshape(w.shape)
-        start += w.numel()
+    for name, s in scores.items():
+        out[name] = keep[start:start + s.numel()].reshape(s.shape)
+        start += s.numel()
     return out
 
 
