@@ -34,7 +34,40 @@ CASES = [
      lambda: wb.Explorer(lambda m, a: m, {"a": wb.Slider(0.0, 1.0, 0.1)}, baseline=wb.build("lenet5"),
                          data=wb.load(), latency="always")),
     ("wb.setup(seed=-1)", lambda: wb.setup(seed=-1)),
+    # notebook 01
+    ("pruning.channel_scores(vgg, 'l2')", lambda: _pr().channel_scores(wb.build("vgg"), "l2")),
+    ("pruning.weight_scores(vgg, 'apoz')", lambda: _pr().weight_scores(wb.build("vgg"), "apoz")),
+    ("pruning.prune_channels(vgg, scores, 1.0)",
+     lambda: _pr().prune_channels(wb.build("vgg"), _pr().channel_scores(wb.build("vgg"), "l1"), 1.0)),
+    ("pruning.mask_weights(lenet300, scores, 0.5, scope='net')",
+     lambda: _pr().mask_weights(wb.build("lenet300"), _pr().weight_scores(wb.build("lenet300"), "l1"), 0.5,
+                                scope="net")),
+    # notebook 04
+    ("affine.scale_zero_point(x, bits=33)", lambda: _q().affine.scale_zero_point(torch.ones(3), 33)),
+    ("affine.scale_zero_point(torch.empty(0))", lambda: _q().affine.scale_zero_point(torch.empty(0))),
+    # notebook 06
+    ("kd_loss(student, teacher, y, temperature=0)",
+     lambda: _kd().kd_loss(torch.zeros(2, 10), torch.zeros(2, 10), torch.zeros(2, dtype=torch.long), 0)),
+    ("kd_loss(..., alpha=1.5)",
+     lambda: _kd().kd_loss(torch.zeros(2, 10), torch.zeros(2, 10), torch.zeros(2, dtype=torch.long), 4.0, 1.5)),
+    ("kd_loss(student (2, 10), teacher (2, 5), y)",
+     lambda: _kd().kd_loss(torch.zeros(2, 10), torch.zeros(2, 5), torch.zeros(2, dtype=torch.long))),
 ]
+
+
+def _pr():
+    from workbench import pruning
+    return pruning
+
+
+def _q():
+    from workbench import quantization
+    return quantization
+
+
+def _kd():
+    from workbench.distillation import losses
+    return losses
 
 
 def _row():

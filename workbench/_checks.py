@@ -26,6 +26,8 @@ def _interval(low: float, high: float, low_inclusive: bool, high_inclusive: bool
     def fmt(v: float) -> str:
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
+        if isinstance(v, Integral):                         # integer bounds print in full
+            return str(int(v))
         return str(int(v)) if float(v).is_integer() and abs(v) < 1e6 else f"{v:g}"
 
     return f"{left}{fmt(low)}, {fmt(high)}{right}"
