@@ -117,3 +117,16 @@ def test_dataset_variant_with_replace(ds):
     keep = ds.y_train != 3
     variant = dataclasses.replace(ds, X_train=ds.X_train[keep], y_train=ds.y_train[keep])
     assert 3 not in variant.y_train.tolist() and len(variant.y_test) == 1000
+
+
+def test_the_dataset_switch_reads_the_environment(monkeypatch):
+    from workbench import data as data_mod
+
+    monkeypatch.delenv(data_mod.DATASET_ENV, raising=False)
+    assert data_mod.default_dataset() == "digits"
+    monkeypatch.setenv(data_mod.DATASET_ENV, "digits8x8")
+    assert data_mod.default_dataset() == "digits8x8"
+    assert data_mod.load().name == "digits8x8"
+    monkeypatch.setenv(data_mod.DATASET_ENV, "imagenet")
+    with pytest.raises(ValueError, match="WORKBENCH_DATASET"):
+        data_mod.load()

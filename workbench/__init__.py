@@ -14,7 +14,7 @@ One module per concern: ``data``, ``models``, ``train``, ``baselines``,
 """
 
 from .baselines import baseline_info, get_baseline
-from .data import DATASETS, Dataset, load
+from .data import DATASETS, Dataset, default_dataset, load
 from .encodings import ENCODINGS, decode, encode, size_bytes
 from .explorer import Explorer
 from .latency import Latency, compare_latency, measure_latency
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DATASETS", "Dataset", "ENCODINGS", "Explorer", "Latency", "MODELS", "Measurement", "Report",
     "Dropdown", "Slider", "Toggle", "baseline_info", "build", "compare_latency", "count_macs",
-    "count_nonzero", "count_params", "decode", "encode", "evaluate", "fine_tune", "get_baseline",
+    "count_nonzero", "count_params", "decode", "default_dataset", "encode", "evaluate", "fine_tune", "get_baseline",
     "get_device", "layer_table", "load", "measure", "measure_all", "measure_latency", "predict",
     "report", "seed_everything", "setup", "show", "size_bytes", "sparsity", "train",
 ]

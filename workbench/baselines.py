@@ -59,11 +59,14 @@ def baseline_path(model: str, dataset: str = data_mod.EMBEDDED) -> Path:
     return data_dir() / "baselines" / dataset / f"{model}.safetensors"
 
 
-def get_baseline(model: str = "lenet5", dataset: str = data_mod.EMBEDDED, *, progress: bool = True) -> nn.Module:
+def get_baseline(model: str = "lenet5", dataset: str | None = None, *, progress: bool = True) -> nn.Module:
     """A trained copy of the baseline ``model`` for ``dataset``, in eval mode.
 
+    Without ``dataset``, the one ``data.load()`` gives (the course-wide switch
+    ``$WORKBENCH_DATASET``, falling back to the embedded digits when offline).
     Each call returns a fresh copy: compressing it never changes the next one.
     """
+    dataset = data_mod.load().name if dataset is None else dataset
     path = baseline_path(model, dataset)
     key = (model, dataset)
     if key not in _memory:
@@ -75,8 +78,9 @@ def get_baseline(model: str = "lenet5", dataset: str = data_mod.EMBEDDED, *, pro
     return copy.deepcopy(_memory[key])
 
 
-def baseline_info(model: str, dataset: str = data_mod.EMBEDDED) -> dict:
+def baseline_info(model: str, dataset: str | None = None) -> dict:
     """What the baseline file records: test accuracy, recipe, parameters, torch version."""
+    dataset = data_mod.load().name if dataset is None else dataset
     return checkpoint.read_metadata(baseline_path(model, dataset))
 
 

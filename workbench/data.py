@@ -33,6 +33,9 @@ from ._checks import check_choice, check_int
 from .paths import data_dir
 
 EMBEDDED = "digits"
+# The course-wide dataset switch: every notebook loads ``load()`` and ``get_baseline(name)``
+# without naming a dataset, so ``WORKBENCH_DATASET=mnist make lab`` moves the whole course.
+DATASET_ENV = "WORKBENCH_DATASET"
 
 # name -> one-line description (the first two need no download)
 DATASETS: dict[str, str] = {
@@ -121,8 +124,19 @@ class Dataset:
                 f"{len(self.y_test):,} test, {shape}, {self.num_classes} classes)")
 
 
-def load(name: str = EMBEDDED, *, download: bool = True, fallback: str | None = EMBEDDED) -> Dataset:
-    """Load a dataset by name (see ``DATASETS``).
+def default_dataset() -> str:
+    """The dataset the notebooks use: ``$WORKBENCH_DATASET`` if set, else the embedded digits.
+
+    >>> default_dataset() in DATASETS
+    True
+    """
+    name = os.environ.get(DATASET_ENV, "").strip() or EMBEDDED
+    check_choice(DATASET_ENV, name, DATASETS, what="dataset")
+    return name
+
+
+def load(name: str | None = None, *, download: bool = True, fallback: str | None = EMBEDDED) -> Dataset:
+    """Load a dataset by name (see ``DATASETS``); without a name, :func:`default_dataset`.
 
     The torchvision datasets are downloaded into ``data/`` when missing. When that
     fails (offline machine), a one-line message names the embedded fallback and the
@@ -132,6 +146,7 @@ def load(name: str = EMBEDDED, *, download: bool = True, fallback: str | None = 
     >>> load("digits").num_classes
     10
     """
+    name = default_dataset() if name is None else name
     check_choice("name", name, DATASETS, what="dataset")
     if fallback is not None:
         check_choice("fallback", fallback, ("digits", "digits8x8"), what="fallback dataset")
