@@ -13,6 +13,9 @@ known mistake — the likely cause::
     >>> print(ex.check(lambda x: x + x))
     ✓ double: all 1 cases pass.
 
+When no listed mistake fits, :mod:`.diagnose` names the class of error (a constant
+factor, off by one, a sign, a sum for a mean, a wrong axis or dtype).
+
 Topic modules (``measuring``, …) define one ``check_*`` function per exercise; it
 returns the :class:`Feedback`, which a notebook cell displays as its result.
 """
@@ -26,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from .diagnose import consistent
 
 Compare = Callable[[Any, Any], "str | None"]  # (got, expected) -> None if equal, else what differs
 
@@ -95,46 +100,81 @@ def _fmt(v) -> str:
 
 @dataclass
 class Exercise:
-    """A reference, fixed cases, a comparison, and known mistakes with their hints."""
+    """A reference, fixed cases, a comparison, known mistakes with their hints, and
+    ``equivalents``: other correct forms (note -> function) that pass with the note."""
 
     name: str
     reference: Callable
     cases: Sequence[Case]
     compare: Compare = field(default_factory=close)
     mistakes: Mapping[str, Callable] = field(default_factory=dict)
+    equivalents: Mapping[str, Callable] = field(default_factory=dict)
 
     def check(self, fn: Callable) -> Feedback:
-        """Run ``fn`` on every case; stop at the first that differs and explain it."""
+        """Run ``fn`` on every case; explain the first that differs.
+
+        The hint is a listed mistake that reproduces the answers on *every* case
+        the function got wrong, else a generic diagnosis (:mod:`.diagnose`) that
+        holds on all of them, else none: a hint that fits one case by chance
+        would send the learner the wrong way.
+        """
         if not callable(fn):
             return Feedback(self.name, False, f": expected a function, got {type(fn).__name__}")
+        wrong = []                         # (index, case, got or exception, expected, what differs)
         for i, case in enumerate(self.cases, start=1):
-            label = case.label or _describe(self.reference, case)
-            where = f", case {i} ({label})"
-            expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+            expected = _call(self.reference, case)
             try:
-                got = fn(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                got = _call(fn, case)
             except NotImplementedError:
                 return Feedback(self.name, False, ": not attempted yet — replace `raise NotImplementedError` "
                                 "with your code and run the cell again.", attempted=False)
             except Exception as err:  # noqa: BLE001 - report the learner's error, don't raise it
-                return Feedback(self.name, False, f"{where}: your function raised "
-                                f"{type(err).__name__}: {err}")
-            diff = self.compare(got, expected)
-            if diff is None:
+                wrong.append((i, case, err, expected, None))
                 continue
-            hint = self._hint(got, case)
-            return Feedback(self.name, False, f"{where}: {diff}." + (f" Hint: {hint}" if hint else ""))
-        return Feedback(self.name, True, f": all {len(self.cases)} cases pass.")
+            diff = self.compare(got, expected)
+            if diff is not None:
+                wrong.append((i, case, got, expected, diff))
+        if not wrong:
+            return Feedback(self.name, True, f": all {len(self.cases)} cases pass.")
+        i, case, got, _, diff = wrong[0]
+        where = f", case {i} ({case.label or _describe(self.reference, case)})"
+        if isinstance(got, Exception):
+            return Feedback(self.name, False, f"{where}: your function raised {type(got).__name__}: {got}")
+        note = self._equivalent(fn)
+        if note:
+            return Feedback(self.name, True, f": all {len(self.cases)} cases pass. {note}")
+        hint = self._hint([(c, g, e) for _, c, g, e, _ in wrong if not isinstance(g, Exception)])
+        return Feedback(self.name, False, f"{where}: {diff}." + (f" Hint: {hint}" if hint else ""))
 
-    def _hint(self, got, case: Case) -> str | None:
-        for hint, wrong in self.mistakes.items():
+    def _equivalent(self, fn: Callable) -> str | None:
+        for note, other in self.equivalents.items():
             try:
-                wrong_answer = wrong(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                if all(self.compare(_call(fn, c), _call(other, c)) is None for c in self.cases):
+                    return note
+            except Exception:  # noqa: BLE001 - an equivalent form that fails does not match
+                continue
+        return None
+
+    def _hint(self, wrong: list) -> str | None:
+        for hint, mistake in self.mistakes.items():
+            try:
+                if all(self.compare(got, _call(mistake, case)) is None for case, got, _ in wrong):
+                    return hint
             except Exception:  # noqa: BLE001 - a mistake model that fails simply does not match
                 continue
-            if self.compare(got, wrong_answer) is None:
-                return hint
-        return None
+        return consistent([(got, expected, _inputs(self.reference, case)) for case, got, expected in wrong])
+
+
+def _call(fn: Callable, case: Case):
+    return fn(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+
+
+def _inputs(fn: Callable, case: Case) -> dict:
+    """The case's arguments by parameter name (positional names when the signature is unknown)."""
+    try:
+        return dict(inspect.signature(fn).bind(*case.args, **case.kwargs).arguments)
+    except (TypeError, ValueError):
+        return {**{f"argument {i + 1}": a for i, a in enumerate(case.args)}, **case.kwargs}
 
 
 def _describe(fn: Callable, case: Case) -> str:

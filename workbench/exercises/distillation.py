@@ -68,6 +68,10 @@ _kd = Exercise(
            Case((_student, _teacher, _y, 20.0, 0.9), label="T = 20, alpha = 0.9")],
     compare=close(rtol=1e-4, atol=1e-6),
     mistakes={
+        "the soft term is multiplied by T**2, not T: its gradient shrinks like 1 / T**2 (one 1/T from the "
+        "softmax, one from the logits' scale), and T**2 restores it.":
+            lambda z, v, y, t, a: a * t * F.kl_div(F.log_softmax(z / t, 1), F.softmax(v / t, 1), reduction="batchmean")
+            + (1 - a) * F.cross_entropy(z, y),
         "multiply the soft term by T**2: its gradient shrinks like 1 / T**2, and the factor restores it.":
             lambda z, v, y, t, a: a * F.kl_div(F.log_softmax(z / t, 1), F.softmax(v / t, 1), reduction="batchmean")
             + (1 - a) * F.cross_entropy(z, y),
@@ -86,6 +90,20 @@ _kd = Exercise(
             lambda z, v, y, t, a: a * t**2 * F.kl_div(F.log_softmax(z / t, 1), F.softmax(v / t, 1),
                                                       reduction="batchmean") + (1 - a) * F.cross_entropy(z / t, y),
     })
+
+
+def _kd_cross_entropy_form(z, v, y, t, a):
+    """The soft term as the cross-entropy H(p_teacher, p_student) instead of the KL divergence."""
+    p_teacher = F.softmax(v / t, 1)
+    soft = -(p_teacher * F.log_softmax(z / t, 1)).sum(1).mean()
+    return a * t**2 * soft + (1 - a) * F.cross_entropy(z, y)
+
+
+_kd.equivalents = {
+    "Note: you wrote the soft term as the cross-entropy H(p_teacher, p_student); KL(p_teacher || p_student) "
+    "is that minus the teacher's entropy, which does not depend on the student. Same gradients, same "
+    "training; only the printed loss is larger (by alpha * T**2 * H(p_teacher)).": _kd_cross_entropy_form,
+}
 
 
 def check_kd_loss(fn: Callable) -> Feedback:

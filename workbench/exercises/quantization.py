@@ -19,7 +19,7 @@ def _pair(rtol: float = 1e-5):
         diff = num(got[0], expected[0])
         if diff is not None:
             return f"scale: {diff}"
-        if isinstance(got[1], float) and not float(got[1]).is_integer():
+        if isinstance(got[1], float) and not float(got[1]).is_integer() and float(expected[1]).is_integer():
             return f"zero_point: got {got[1]:.6g}, expected an integer (round it)"
         diff = num(got[1], expected[1])
         return None if diff is None else f"zero_point: {diff}"
@@ -167,6 +167,19 @@ def _all_layers(sizes, budget, options=(8, 4, 2, 1)):
     return bits
 
 
+def _bits_not_bytes(sizes, budget, options=(8, 4, 2, 1)):
+    """The /8 forgotten: totals in bits compared with a budget in bytes, lowered as far as possible."""
+    names = list(sizes)
+    bits = dict.fromkeys(names, options[0])
+    while sum(sizes[n] * bits[n] for n in names) > budget:
+        low = [n for n in names[1:-1] if bits[n] != options[-1]]
+        if not low:
+            break
+        n = max(low, key=lambda n: sizes[n] * bits[n])
+        bits[n] = options[options.index(bits[n]) + 1]
+    return bits
+
+
 _bits = Exercise(
     "choose_bits",
     reference=ref.choose_bits,
@@ -180,7 +193,9 @@ _bits = Exercise(
         "keep the first and the last layer at 8 bits (they were the most sensitive above).": _all_layers,
         "lower the layer that takes the most *bytes* now (weights x current bits), not the one with the most weights.":
             _greedy_by_count,
-        "bytes are weights x bits / 8: did you compare bits with the byte budget?":
+        "bytes are weights x bits / 8: you compared a total in bits with a budget in bytes, so every layer "
+        "looked 8x too large.": _bits_not_bytes,
+        "bytes are weights x bits / 8, divided once: you divided by 8 twice, so the budget looked 8x looser.":
             lambda sizes, budget, options=(8, 4, 2, 1): ref.choose_bits(sizes, budget * 8, options),
     })
 
