@@ -510,3 +510,13 @@ def test_choice_exercise_accepts_the_solution_and_reports_numbers(ds):
     fb = exercises.check_temperature_and_alpha(solutions.choose_temperature_and_alpha, ds, teacher)
     assert fb.passed, fb
     assert "T = 8, alpha = 0.9: distilled" in fb.message and "on the validation digits" in fb.message
+
+
+@pytest.mark.slow
+def test_choice_exercise_fails_a_choice_within_the_seed_noise(ds):
+    # T = 1, alpha = 0.5 carries almost nothing beyond the labels: measured within +-0.6 pp of
+    # the scratch student on 5 seeds. It must not pass on a difference of a digit or two.
+    teacher = tc.cached_teachers(ex.transfer_subset(ds, 35).X_train, ["ensemble"])["ensemble"]
+    fb = exercises.check_temperature_and_alpha(lambda: (1.0, 0.5), ds, teacher)
+    assert not fb.passed, fb
+    assert "mean of 2 seeds" in fb.message and "Hint:" in fb.message

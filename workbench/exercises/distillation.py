@@ -113,14 +113,23 @@ def check_kd_loss(fn: Callable) -> Feedback:
 
 _scratch_cache: dict[tuple, float] = {}
 
+# Seed noise of the pass bar, measured (5 seeds, 35 digits per class, 30 epochs, ensemble teacher):
+# the scratch student's validation accuracy spreads by about +-1 pp between seeds, and a choice
+# that carries nothing (T = 1, alpha = 0.5) lands within +-0.6 pp of it; T = 8, alpha = 0.9 gains
+# 0.6-4 pp. So a choice passes when it beats the scratch student by MARGIN on the mean of SEEDS.
+MARGIN = 0.01
+SEEDS = (0, 1)
+
 
 def check_temperature_and_alpha(fn: Callable, data, teacher, *, per_class: int = 35, num_epochs: int = 30,
-                 seed: int = 0) -> Feedback:
+                                seeds: tuple[int, ...] = SEEDS, margin: float = MARGIN) -> Feedback:
     """Check ``fn() -> (temperature, alpha)``: distil with them and compare with the scratch student.
 
     Both students are trained on the same ``per_class`` digits per class for
-    ``num_epochs`` epochs (same seed); accuracy is on the *validation* split, because
-    choosing T and alpha is a choice made while compressing, not a report.
+    ``num_epochs`` epochs, once per seed; accuracy is on the *validation* split, because
+    choosing T and alpha is a choice made while compressing, not a report. The choice
+    passes when the distilled students beat the scratch ones by ``margin`` on average:
+    a difference smaller than the seed noise proves nothing.
     """
     from ..distillation.experiments import Recipe, build_student, distill, transfer_subset
     from ..train import evaluate
@@ -138,28 +147,35 @@ def check_temperature_and_alpha(fn: Callable, data, teacher, *, per_class: int =
     if not (isinstance(choice, tuple) and len(choice) == 2):
         return Feedback(name, False, f": return a pair (temperature, alpha), got {choice!r}")
     t, a = choice
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not (0 < t <= 100) or math.isnan(t):
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or math.isnan(t) or not (0 < t <= 100):
         return Feedback(name, False, f": temperature must be a number in (0, 100], got {t!r}")
-    if not isinstance(a, (int, float)) or isinstance(a, bool) or not (0 <= a <= 1):
+    if not isinstance(a, (int, float)) or isinstance(a, bool) or math.isnan(a) or not (0 <= a <= 1):
         return Feedback(name, False, f": alpha must be a number in [0, 1], got {a!r}")
     if a == 0:
         return Feedback(name, False, ": alpha = 0 ignores the teacher entirely: that *is* the scratch student. "
                         "Hint: give the soft targets most of the weight (alpha near 1).")
-    transfer = transfer_subset(data, per_class, seed=seed)
+    transfer = transfer_subset(data, per_class, seed=0)
     recipe = Recipe(num_epochs=num_epochs)
-    key = (id(data), per_class, num_epochs, seed)
-    if key not in _scratch_cache:
-        scratch = build_student(seed=seed)
-        distill(scratch, transfer, None, alpha=0.0, recipe=recipe, seed=seed)
-        _scratch_cache[key] = evaluate(scratch, data.X_val, data.y_val)
-    base = _scratch_cache[key]
-    student = build_student(seed=seed)
-    distill(student, transfer, teacher, temperature=float(t), alpha=float(a), recipe=recipe, seed=seed)
-    acc = evaluate(student, data.X_val, data.y_val)
-    line = (f"T = {t:g}, alpha = {a:g}: distilled {acc:.3f} vs from labels {base:.3f} on the validation digits "
-            f"({100 * (acc - base):+.1f} pp)")
+    base_accs, accs = [], []
+    for seed in seeds:
+        key = (id(data), per_class, num_epochs, seed)
+        if key not in _scratch_cache:
+            scratch = build_student(seed=seed)
+            distill(scratch, transfer, None, alpha=0.0, recipe=recipe, seed=seed)
+            _scratch_cache[key] = evaluate(scratch, data.X_val, data.y_val)
+        base_accs.append(_scratch_cache[key])
+        student = build_student(seed=seed)
+        distill(student, transfer, teacher, temperature=float(t), alpha=float(a), recipe=recipe, seed=seed)
+        accs.append(evaluate(student, data.X_val, data.y_val))
+    acc, base = sum(accs) / len(accs), sum(base_accs) / len(base_accs)
+    line = (f"T = {t:g}, alpha = {a:g}: distilled {acc:.3f} vs from labels {base:.3f} on the validation digits, "
+            f"mean of {len(seeds)} seeds ({100 * (acc - base):+.1f} pp)")
+    if acc - base >= margin:
+        return Feedback(name, True, f": {line}. Your students beat the scratch students by more than the seed "
+                        f"noise (≥ {100 * margin:g} pp).")
     if acc > base:
-        return Feedback(name, True, f": {line}. Your student beats the scratch student.")
+        return Feedback(name, False, f": {line}: ahead, but by less than {100 * margin:g} pp, which two seeds "
+                        "can give by chance. Hint: try T between 4 and 20 with alpha near 0.9.")
     hint = ("at T = 1 the teacher's targets on its own training digits are almost one-hot: they carry little "
             "more than the labels. Try T between 4 and 20." if t < 2 else
             "with little alpha the labels dominate; give the soft targets most of the weight." if a < 0.5 else
