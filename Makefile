@@ -12,10 +12,11 @@ STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: env lab test unit notebooks-test browser-test notebooks baselines bench lock clean help
+.PHONY: env lab lecture test unit notebooks-test browser-test notebooks baselines bench lock clean help
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on notebooks/"
+	@echo "make lecture    set up .venv and serve the lecture pages (explorers, no code) with Voila"
 	@echo "make test       set up .venv and run every test (unit, notebooks, browser)"
 	@echo "make notebooks  re-execute the notebooks and store their outputs (strips widget state)"
 	@echo "make baselines  retrain the committed baselines for the embedded dataset"
@@ -34,6 +35,9 @@ env: $(STAMP)
 
 lab: env
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
+
+lecture: env
+	$(BIN)/python tools/lectures.py serve
 
 test: env
 	$(BIN)/python -m pytest

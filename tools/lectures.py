@@ -1,0 +1,134 @@
+"""Lecture pages: each technique's explorer and key figure on a clean page, served by Voila.
+
+    python tools/lectures.py build            # notebooks/ -> lectures/ (git-ignored)
+    python tools/lectures.py serve            # build, then serve with Voila (make lecture)
+
+A notebook joins the lecture mode by tagging cells, nothing else:
+
+- ``lecture``: code cells the page runs, in notebook order (the first code cell,
+  the one that builds the explorer, the one that draws the key figure);
+- the first three bullets under ``### What to remember`` become the page's takeaways.
+
+The pages are generated from the notebooks every time, so they never drift from
+them, and the widgets are the notebooks' own (the same ``make_explorer`` calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+LECTURES = ROOT / "lectures"
+TAG = "lecture"
+STYLE_CELL = "from workbench import lecture\nlecture.projector()"
+
+
+def _title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return "Untitled"
+
+
+def takeaways(nb, n: int = 3) -> list[str]:
+    """The first ``n`` bullets under the notebook's ``### What to remember`` heading."""
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    _, _, after = text.partition("### What to remember")
+    if not after:
+        _, _, after = text.partition("## What to remember")
+    bullets = []
+    for line in after.splitlines():
+        if line.startswith("#"):
+            break
+        if line.startswith(("- ", "* ")):
+            bullets.append(line[2:].strip())
+        elif bullets and line.startswith("  ") and line.strip():
+            bullets[-1] += " " + line.strip()
+    return bullets[:n]
+
+
+def lecture_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and TAG in c.get("metadata", {}).get("tags", [])]
+
+
+def page(path: Path) -> nbformat.NotebookNode | None:
+    """The lecture page of one notebook, or None when it tags no cell."""
+    nb = nbformat.read(path, as_version=4)
+    code = lecture_cells(nb)
+    if not code:
+        return None
+    cells = [new_code_cell(STYLE_CELL), new_markdown_cell(f"# {_title(nb)}")]
+    cells += [new_code_cell(_strip_markers(c.source)) for c in code]
+    points = takeaways(nb)
+    if points:
+        cells.append(new_markdown_cell("### Three takeaways\n\n" + "\n".join(f"1. {p}" for p in points)))
+    cells.append(new_markdown_cell(f"[All lectures](index.ipynb) · the full notebook: `notebooks/{path.name}`"))
+    out = new_notebook(cells=cells)
+    out.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    return out
+
+
+def _strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not re.match(r"\s*#\s*NBVAL_", line))
+
+
+def build(out: Path = LECTURES, src: Path = NOTEBOOKS) -> list[Path]:
+    """Write one page per notebook of ``src`` that tags lecture cells, and the index; return the pages."""
+    out.mkdir(exist_ok=True)
+    for old in out.glob("*.ipynb"):
+        old.unlink()
+    pages, links = [], []
+    for path in sorted(src.glob("[0-9]*.ipynb")):
+        nb = page(path)
+        if nb is None:
+            continue
+        target = out / path.name
+        nbformat.write(nb, target)
+        pages.append(target)
+        links.append(f"1. [{_title(nb)}]({path.name})")
+    index = new_notebook(cells=[new_code_cell(STYLE_CELL), new_markdown_cell(
+        "# Model compression: lectures\n\nEach page is one technique's explorer and the figure that carries "
+        "its lesson, with three takeaways. Move the controls; the numbers are measured live on this machine.\n\n"
+        + "\n".join(links))])
+    index.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(index, out / "index.ipynb")
+    return pages
+
+
+def voila_command(port: int = 8866, *, root: Path = LECTURES, preheat: bool = False) -> list[str]:
+    """The Voila command that serves the lecture pages (no code cells, tracebacks shown)."""
+    cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={port}", "--strip_sources=True",
+           "--show_tracebacks=True", "--Voila.ip=127.0.0.1", "--theme=light"]
+    if preheat:
+        cmd += ["--preheat_kernel=True", "--pool_size=1"]
+    return cmd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["build", "serve"])
+    parser.add_argument("--port", type=int, default=8866)
+    parser.add_argument("--preheat", action="store_true", help="keep one ready kernel per page (opens instantly)")
+    args = parser.parse_args(argv)
+    pages = build()
+    print(f"{len(pages)} lecture pages in {LECTURES.relative_to(ROOT)}/: " + ", ".join(p.stem[:2] for p in pages))
+    if args.command == "serve":
+        print(f"open http://127.0.0.1:{args.port}/voila/render/index.ipynb")
+        env = {**os.environ, "WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS", "2")}
+        return subprocess.call(voila_command(args.port, preheat=args.preheat), env=env, cwd=LECTURES)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

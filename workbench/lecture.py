@@ -1,0 +1,48 @@
+"""Projector styling for the lecture pages (``make lecture``): large type, high contrast.
+
+The first cell of every lecture page calls :func:`projector`; notebooks never do.
+
+    >>> css = projector_css()
+    >>> "font-size" in css
+    True
+"""
+
+from __future__ import annotations
+
+BASE_PX = 20        # body text, readable from the back of a room
+TABLE_PX = 18       # report tables hold many columns
+
+
+def projector_css(base_px: int = BASE_PX, table_px: int = TABLE_PX) -> str:
+    """The page's CSS: larger text, widget labels and tables; content capped at 1280 px."""
+    return f"""<style>
+body, .jp-RenderedHTMLCommon, .jp-RenderedMarkdown {{ font-size: {base_px}px !important; line-height: 1.45; }}
+.jp-RenderedMarkdown h1 {{ font-size: {int(base_px * 1.8)}px !important; }}
+.jp-RenderedMarkdown h3 {{ font-size: {int(base_px * 1.25)}px !important; }}
+.widget-label, .widget-readout, .widget-dropdown select, .widget-toggle-button, .widget-button,
+.widget-html-content, .widget-inline-hbox .widget-label {{ font-size: {base_px - 2}px !important; }}
+.widget-html-content table, .jp-RenderedHTMLCommon table {{ font-size: {table_px}px !important; }}
+.jp-OutputArea-output pre {{ font-size: {base_px - 4}px !important; }}
+#rendered_cells, .jp-Notebook {{ max-width: 1280px; margin: 0 auto; }}
+</style>"""
+
+
+def projector(base_px: int = BASE_PX) -> None:
+    """Style the page for a projector and make figures drawn after this call larger and bolder."""
+    from IPython.display import HTML, display
+
+    from ._checks import check_int
+
+    check_int("base_px", base_px, 10, 48)
+    display(HTML(projector_css(base_px)))
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"font.size": base_px - 6, "axes.titlesize": base_px - 4, "axes.labelsize": base_px - 5,
+                         "lines.linewidth": 2.5, "lines.markersize": 8, "figure.dpi": 100})
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    pio.templates["lecture"] = go.layout.Template(layout={"font": {"size": base_px - 4},
+                                                          "colorway": ["#0b3d91", "#d62728", "#2ca02c", "#ff7f0e",
+                                                                       "#6a3d9a", "#17becf"]})
+    pio.templates.default = "plotly_white+lecture"
