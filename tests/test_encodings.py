@@ -125,3 +125,56 @@ def test_bad_inputs():
         E.decode(b"PK\x03\x04")
     with pytest.raises(ValueError, match=r"bits must be in \[1, 16\], got 20"):
         E.encode({"w": torch.ones(2, 2)}, "codebook", bits=20)
+
+
+# ---------------------------------------------------------------- any dtype, any bad blob (issue: reliability)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("encoding", ["fp32", "fp16", "csr", "int8", "codebook", "huffman"])
+def test_every_encoding_stores_every_float_dtype_and_says_honestly_whether_exact(encoding, dtype):
+    g = torch.Generator().manual_seed(0)
+    w = (torch.randn(6, 5, generator=g) * (torch.rand(6, 5, generator=g) > 0.5)).to(dtype)
+    blob = wb.encode({"w": w, "b": torch.ones(6, dtype=dtype)}, encoding, bits=4)
+    back = wb.decode(blob)
+    assert back["w"].dtype == dtype and back["w"].shape == w.shape
+    assert E.is_lossless(blob) == torch.equal(back["w"], w), (encoding, dtype)   # equal values, own dtype
+
+
+def test_float64_weights_are_not_called_exact_in_a_float32_codebook():
+    w = torch.tensor([[0.1, 0.2], [0.1, 0.2]], dtype=torch.float64)           # 0.1 is not a float32
+    blob = wb.encode({"w": w}, "codebook", bits=2)
+    assert not E.is_lossless(blob) and not torch.equal(wb.decode(blob)["w"], w)
+    exact = torch.tensor([[0.5, 0.25], [0.5, 0.25]], dtype=torch.float64)     # float32 holds these
+    assert E.is_lossless(wb.encode({"w": exact}, "codebook", bits=2))
+
+
+def test_unknown_options_and_wrong_models_are_refused():
+    with pytest.raises(ValueError, match="unknown option 'bitz' for encode"):
+        wb.encode(wb.build("lenet5"), "codebook", bitz=4)
+    with pytest.raises(TypeError, match="model must be an nn.Module or a state dict"):
+        wb.encode(None)
+    with pytest.raises(TypeError, match="model must be an nn.Module or a state dict"):
+        wb.size_bytes([1, 2, 3])
+    with pytest.raises(ValueError, match="tensor 'z' has dtype torch.complex64"):
+        wb.encode({"z": torch.zeros(2, dtype=torch.complex64)})
+
+
+def test_cut_or_corrupt_blobs_get_a_clear_error():
+    blob = wb.encode(wb.build("lenet5"), "huffman")
+    with pytest.raises(ValueError, match="blob is cut short: its header describes"):
+        wb.decode(blob[:-10])
+    with pytest.raises(ValueError, match="cut short inside its header"):
+        wb.decode(blob[:20])
+    with pytest.raises(ValueError, match="bad magic bytes"):
+        wb.decode(b"garbage" * 10)
+    corrupt = blob[:11] + b"}" + blob[12:]
+    with pytest.raises(ValueError, match="not a valid workbench encoding header"):
+        wb.decode(corrupt)
+    with pytest.raises(TypeError, match="blob must be bytes"):
+        wb.decode(None)
+
+
+def test_bit_packing_refuses_negative_or_short_input():
+    with pytest.raises(ValueError, match="values must be non-negative integers"):
+        E.pack_bits(np.array([-1, 2]), 3)
+    with pytest.raises(ValueError, match="payload is cut short"):
+        E.unpack_bits(b"\x00", 8, 2)

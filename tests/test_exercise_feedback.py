@@ -167,3 +167,13 @@ def test_dicts_and_pairs_are_diagnosed_part_by_part():
     assert "off by one" in dg.describe(dg.relation((0.5, 3), (0.5, 2)))
     assert dg.relation({"a": 1}, {"b": 1}) is None
     assert dg.relation("text", 1.0) is None
+
+
+def test_zero_and_infinite_ratios_do_not_break_the_diagnosis():
+    # got 0 where 2 was expected: no ratio to speak of, but the offset is still a candidate
+    assert [t for t, _ in dg.candidates(dg.relation(0.0, 2.0))] == [
+        "your answer differs from the expected one by the same constant (-2) everywhere: a term that does not "
+        "depend on the input is added or missing."]
+    assert dg.consistent([(5.0, 0.0, ()), (5.0, 0.0, ())]).startswith("your answer differs")
+    feedback = Exercise("zero", reference=lambda x: 0.0, cases=[Case((1.0,))]).check(lambda x: 5.0)
+    assert str(feedback) == "✗ zero, case 1 (x=1.0): got 5, expected 0."

@@ -162,7 +162,10 @@ class Exercise:
                     return hint
             except Exception:  # noqa: BLE001 - a mistake model that fails simply does not match
                 continue
-        return consistent([(got, expected, _inputs(self.reference, case)) for case, got, expected in wrong])
+        try:
+            return consistent([(got, expected, _inputs(self.reference, case)) for case, got, expected in wrong])
+        except Exception:  # noqa: BLE001 - a diagnosis that fails must not hide the comparison
+            return None
 
 
 def _call(fn: Callable, case: Case):

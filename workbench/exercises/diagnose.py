@@ -165,6 +165,8 @@ _KNOWN_FACTORS = {100.0: "return a fraction in [0, 1], not a percentage",
 
 def _factor_words(r: float, inputs: Inputs) -> list[tuple[str, bool]]:
     """Candidate words for a ratio ``r``: (text, explained), explained first."""
+    if r == 0 or not math.isfinite(r):
+        return []
     times = f"{r:.4g}×" if abs(r) >= 1 else f"1/{1 / r:.4g} of"
     out = []
     if _near(r, -1.0):
