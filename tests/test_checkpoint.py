@@ -70,3 +70,27 @@ def test_model_without_config_is_refused(tmp_path):
         checkpoint.save_model(torch.nn.Linear(2, 2), tmp_path / "x.safetensors")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         checkpoint.load_model(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "header not json", "empty", "huge length"])
+def test_corrupt_files_get_an_error_naming_the_file(tmp_path, damage):
+    from workbench import checkpoint, models
+
+    path = checkpoint.save_model(models.build("lenet5"), tmp_path / "m.safetensors")
+    blob = path.read_bytes()
+    bad = {"truncated": blob[: len(blob) // 2], "garbage": b"\x00\x01not a checkpoint" * 50,
+           "header not json": blob[:8] + b"#" + blob[9:], "empty": b"",
+           "huge length": (2**62).to_bytes(8, "little") + blob[8:]}[damage]
+    path.write_bytes(bad)
+    for fn in (checkpoint.read_metadata, checkpoint.load_model, checkpoint.load_state):
+        if damage == "truncated" and fn is checkpoint.read_metadata:
+            continue                                       # the header is intact: metadata still reads
+        with pytest.raises(checkpoint.CorruptCheckpointError, match="m.safetensors"):
+            fn(path)
+
+
+def test_wrong_path_types_are_refused():
+    from workbench import checkpoint
+
+    with pytest.raises(TypeError, match="path must be a file path"):
+        checkpoint.read_metadata(None)

@@ -34,6 +34,13 @@ class ChecksumError(ValueError):
     """A checkpoint's tensors do not match the checksum in its header."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A file that is not a readable safetensors checkpoint (truncated, garbage, bad header)."""
+
+
+MAX_HEADER = 100_000_000   # safetensors' own limit on the JSON header
+
+
 def tensor_checksum(state: dict[str, Tensor]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of ``state``, in sorted key order."""
     h = hashlib.sha256()
@@ -86,12 +93,14 @@ def save_model(model: nn.Module, path: str | Path, *, metadata: dict | None = No
 
 def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     """The tensors and header metadata of a checkpoint, after checking its checksum."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+    path = _checkpoint_path(path)
     blob = path.read_bytes()
-    state = st_load(blob)
-    meta = _header(blob)
+    meta = _header(blob, path)
+    try:
+        state = st_load(blob)
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise CorruptCheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err}); "
+                                     "it may be truncated: save it again") from err
     expected = meta.get("sha256")
     if expected is None:
         raise ChecksumError(f"{path} carries no checksum")
@@ -103,22 +112,50 @@ def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
 def load_model(path: str | Path) -> nn.Module:
     """Rebuild the model recorded in a checkpoint and load its weights (in eval mode)."""
     state, meta = load_state(path)
-    model = build(**json.loads(meta["config"]), seed=None)
+    if "config" not in meta:
+        raise CorruptCheckpointError(f"{path} records no model config: it was not written by save_model")
+    try:
+        model = build(**json.loads(meta["config"]), seed=None)
+    except (ValueError, TypeError) as err:
+        raise CorruptCheckpointError(f"{path} records a config this workbench cannot build: {err}") from err
     model.load_state_dict(state)
     return model.eval()
 
 
 def read_metadata(path: str | Path) -> dict:
     """The header metadata of a checkpoint, JSON values decoded, without loading tensors."""
+    path = _checkpoint_path(path)
     with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        meta = json.loads(f.read(n)).get("__metadata__", {})
+        start = f.read(8)
+        n = int.from_bytes(start, "little") if len(start) == 8 else -1
+        head = f.read(n) if 0 < n <= MAX_HEADER else b""
+    meta = _header(start + head, path)
     return {k: _maybe_json(v) for k, v in meta.items()}
 
 
-def _header(blob: bytes) -> dict:
-    n = int.from_bytes(blob[:8], "little")
-    return json.loads(blob[8:8 + n]).get("__metadata__", {})
+def _checkpoint_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return path
+
+
+def _header(blob: bytes, path: Path) -> dict:
+    """The ``__metadata__`` of a safetensors header; a clear error naming ``path`` when it is not one."""
+    n = int.from_bytes(blob[:8], "little") if len(blob) >= 8 else -1
+    if not 0 < n <= MAX_HEADER or len(blob) < 8 + n:
+        raise CorruptCheckpointError(f"{path} is not a safetensors checkpoint (its first 8 bytes do not give the "
+                                     "length of a header inside the file): truncated or another format")
+    try:
+        head = json.loads(blob[8:8 + n])
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CorruptCheckpointError(f"{path} has a header that is not JSON: corrupt or another format") from err
+    if not isinstance(head, dict):
+        raise CorruptCheckpointError(f"{path} has a header that is not a JSON object")
+    meta = head.get("__metadata__", {})
+    return meta if isinstance(meta, dict) else {}
 
 
 def _maybe_json(value: str):
