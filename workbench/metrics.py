@@ -16,6 +16,7 @@ theoretical count a sparse kernel could reach, which no dense kernel delivers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -41,13 +42,82 @@ def sparsity(model: nn.Module) -> float:
     return 1.0 - count_nonzero(model) / total if total else 0.0
 
 
+def expected_input(model: nn.Module) -> str:
+    """What one example for ``model`` must look like, in words, from its config or first layer.
+
+    >>> from workbench import models
+    >>> expected_input(models.build("lenet5"))
+    'examples of shape (1, 28, 28)'
+    """
+    config = getattr(model, "config", None)
+    if isinstance(config, dict) and config.get("input_shape"):
+        return f"examples of shape {tuple(config['input_shape'])}"
+    if isinstance(config, dict) and config.get("in_channels") and config.get("image_size"):
+        size = config["image_size"]
+        return f"examples of shape ({config['in_channels']}, {size}, {size})"
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return f"examples of shape ({m.in_channels}, H, W) (its first convolution takes {m.in_channels} channel{'s' if m.in_channels != 1 else ''})"
+        if isinstance(m, nn.Linear):
+            return f"examples of {m.in_features} values (its first layer is Linear({m.in_features}, ...))"
+    return "examples of the shape its forward() expects"
+
+
+def check_input_shape(name: str, input_shape) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive integers, or a ValueError naming ``name``.
+
+    >>> check_input_shape("input_shape", [1, 28, 28])
+    (1, 28, 28)
+    """
+    if isinstance(input_shape, torch.Size):
+        input_shape = tuple(input_shape)
+    if (not isinstance(input_shape, (tuple, list)) or not input_shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)):
+        raise ValueError(f"{name} must be the shape of one example, a tuple of positive integers such as "
+                         f"(1, 28, 28), got {input_shape!r}")
+    return tuple(input_shape)
+
+
+def check_input_fits(model: nn.Module, x: Tensor, name: str = "input_shape") -> None:
+    """Run ``model`` on ``x`` (no grad, eval); a shape mismatch becomes one sentence naming ``name``.
+
+    >>> from workbench import models
+    >>> check_input_fits(models.build("lenet5"), torch.zeros(1, 3, 28, 28))
+    Traceback (most recent call last):
+    ...
+    ValueError: input_shape (3, 28, 28) does not fit this model, which takes examples of shape (1, 28, 28)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    except RuntimeError as err:
+        if not re.search(r"shape|size|channels|dimension|mat1 and mat2", str(err)):
+            raise
+        raise ValueError(f"{name} {tuple(x.shape[1:])} does not fit this model, which takes "
+                         f"{expected_input(model)}") from err
+    finally:
+        model.train(was_training)
+
+
 def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = False) -> int:
     """Multiply-accumulates of one forward pass on one example of ``input_shape`` (C, H, W).
 
     ``sparse=True`` scales each conv/linear layer's MACs by its weight density: the
     count a sparse kernel could reach. Dense kernels still do the full count.
+
+    >>> from workbench import models
+    >>> count_macs(models.build("lenet5"), (1, 8, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: input_shape (1, 8, 8) does not fit this model, which takes examples of shape (1, 28, 28)
     """
+    input_shape = check_input_shape("input_shape", input_shape)
     x = torch.zeros(1, *input_shape, device=_device(model))
+    check_input_fits(model, x)
     was_training = model.training
     model.eval()
     try:
@@ -79,9 +149,16 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = F
 
 
 def layer_table(model: nn.Module, input_shape: Sequence[int]):
-    """One row per conv/linear layer: output shape, params, non-zeros, MACs (pandas)."""
+    """One row per conv/linear layer: output shape, params, non-zeros, MACs (pandas).
+
+    >>> from workbench import models
+    >>> int(layer_table(models.build("lenet5"), (1, 28, 28)).loc["features.0", "macs"])
+    117600
+    """
     import pandas as pd
 
+    input_shape = check_input_shape("input_shape", input_shape)
+    check_input_fits(model, torch.zeros(1, *input_shape, device=_device(model)))
     rows = []
 
     def hook(module, inputs, output, name):

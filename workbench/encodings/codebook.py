@@ -21,6 +21,9 @@ from .bits import pack_bits, unpack_bits
 from .codecs import CODECS, _numpy, register_codec
 
 
+FIT_MAX = 2**18    # k-means fits on at most this many values (LeNet-300's 235,200 fit whole)
+
+
 def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """1-D k-means with linear initialisation (Han et al. 2016): ``(centroids, labels)``.
 
@@ -30,16 +33,19 @@ def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, n
 
     check_int("k", k, 1)
     values = np.asarray(values, dtype=np.float64).reshape(-1, 1)
+    if values.size and not np.isfinite(values).all():
+        raise ValueError("values must be finite to cluster, got nan or inf")
     distinct = np.unique(values)
     if len(distinct) <= k:
         return distinct.astype(np.float32), np.searchsorted(distinct, values.ravel())
+    fit = values
+    if len(values) > FIT_MAX:                 # a torchvision-sized layer: fit on a sample, assign all
+        fit = np.random.default_rng(seed).choice(values.ravel(), FIT_MAX, replace=False).reshape(-1, 1)
     init = np.linspace(values.min(), values.max(), k).reshape(-1, 1)
-    km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=50, random_state=seed).fit(values)
-    order = np.argsort(km.cluster_centers_.ravel())
-    centroids = km.cluster_centers_.ravel()[order].astype(np.float32)
-    rank = np.empty(k, dtype=np.int64)
-    rank[order] = np.arange(k)
-    return centroids, rank[km.labels_]
+    km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=50, random_state=seed).fit(fit)
+    centroids = np.sort(km.cluster_centers_.ravel()).astype(np.float32)
+    midpoints = (centroids[1:].astype(np.float64) + centroids[:-1]) / 2
+    return centroids, np.searchsorted(midpoints, values.ravel())
 
 
 def shared_values(t: Tensor, bits: int) -> tuple[np.ndarray, np.ndarray, bool]:

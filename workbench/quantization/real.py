@@ -39,13 +39,13 @@ from .. import encodings
 from .._checks import check_choice, check_int
 from ..latency import compare_latency
 from ..measure import Measurement
-from ..metrics import count_macs, count_nonzero, count_params
+from ..metrics import check_input_fits, count_macs, count_nonzero, count_params
 from ..train import evaluate
 from ..weights import plain_copy
 
 BACKENDS = ("eager", "pt2e")
 _FUSABLE = [(nn.Conv2d, nn.BatchNorm2d, nn.ReLU), (nn.Conv2d, nn.BatchNorm2d), (nn.Conv2d, nn.ReLU),
-            (nn.Linear, nn.ReLU)]
+            (nn.Linear, nn.BatchNorm1d), (nn.Linear, nn.ReLU)]
 
 
 @contextlib.contextmanager
@@ -92,12 +92,24 @@ def _eager(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     torch.backends.quantized.engine = "x86"
     model = plain_copy(model).eval()
     with _quiet():
-        model = tq.fuse_modules(model, fusion_groups(model))
+        groups = fusion_groups(model)
+        if groups:                                   # an MLP of Linear-Tanh has nothing to fuse
+            model = tq.fuse_modules(model, groups)
         wrapped = tq.QuantWrapper(model)
         wrapped.qconfig = tq.get_default_qconfig("x86")
         tq.prepare(wrapped, inplace=True)
         _calibrate(wrapped, X, batch_size)
         tq.convert(wrapped, inplace=True)
+        try:
+            with torch.no_grad():
+                wrapped(X[:1])
+        except (NotImplementedError, RuntimeError) as err:
+            op = str(err).split("'")[1] if "'" in str(err) else type(err).__name__
+            raise ValueError(
+                f"backend='eager' cannot run this model in int8: its forward applies {op} to quantized tensors "
+                "(eager mode quantizes modules only: a residual `x + y` or torch.cat in forward() must go "
+                "through torch.ao.nn.quantized.FloatFunctional, as in torchvision.models.quantization). "
+                "backend='pt2e' traces the whole graph instead; it handles the workbench's models.") from err
     return wrapped.eval()
 
 
@@ -129,8 +141,16 @@ def to_int8(model: nn.Module, calibration_X: Tensor, *, backend: str = "eager", 
     """
     check_choice("backend", backend, BACKENDS)
     check_int("batch_size", batch_size, 1)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(calibration_X, Tensor) or not calibration_X.is_floating_point():
+        raise TypeError(f"calibration_X must be a float tensor of examples, got "
+                        f"{getattr(calibration_X, 'dtype', type(calibration_X).__name__)}")
     if len(calibration_X) == 0:
         raise ValueError("calibration_X must hold at least one example, got 0")
+    if not torch.isfinite(calibration_X).all():
+        raise ValueError("calibration_X holds nan or inf values: activation ranges would be meaningless")
+    check_input_fits(model, calibration_X[:1], "calibration_X")
     return (_eager if backend == "eager" else _pt2e)(model, calibration_X, batch_size)
 
 

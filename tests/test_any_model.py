@@ -1,0 +1,69 @@
+"""The workbench on models the notebooks never use: torchvision networks and plain MLPs.
+
+Untrained (``weights=None``: nothing is downloaded); each technique either works on
+them or refuses them with one sentence that says what to do instead.
+"""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import workbench as wb
+from workbench.quantization.real import to_int8
+
+MLPS = {
+    "linear-only": lambda: nn.Sequential(nn.Flatten(), nn.Linear(20, 30), nn.Linear(30, 10)),
+    "linear-tanh": lambda: nn.Sequential(nn.Flatten(), nn.Linear(20, 30), nn.Tanh(), nn.Linear(30, 10)),
+    "linear-bn1d-relu": lambda: nn.Sequential(nn.Flatten(), nn.Linear(20, 30), nn.BatchNorm1d(30), nn.ReLU(),
+                                              nn.Linear(30, 10)),
+}
+
+
+@pytest.mark.parametrize("name", MLPS)
+def test_int8_on_mlps_with_nothing_to_fuse(name):
+    torch.manual_seed(0)
+    model = MLPS[name]().eval()
+    X = torch.randn(64, 20)
+    q = to_int8(model, X)
+    with torch.no_grad():
+        ref, out = model(X), q(X)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()           # int8: close, not equal
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_int8_eager_refuses_residual_adds_and_names_the_way_out(arch):
+    model = getattr(torchvision.models, arch)(weights=None).eval()
+    with pytest.raises(ValueError, match=r"backend='eager' cannot run this model in int8.*backend='pt2e'"):
+        to_int8(model, torch.randn(2, 3, 32, 32))
+
+
+def test_input_that_does_not_fit_is_named():
+    with pytest.raises(ValueError, match=r"calibration_X \(3, 28, 28\) does not fit this model, which takes "
+                                         r"examples of shape \(1, 28, 28\)"):
+        to_int8(wb.build("lenet5"), torch.randn(4, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"input_shape \(1, 8, 8\) does not fit"):
+        wb.count_macs(wb.build("lenet5"), (1, 8, 8))
+    with pytest.raises(ValueError, match="input_shape must be the shape of one example"):
+        wb.count_macs(wb.build("lenet5"), None)
+    with pytest.raises(ValueError, match="calibration_X holds nan or inf"):
+        to_int8(wb.build("lenet5"), torch.full((2, 1, 28, 28), float("nan")))
+
+
+ENCODED = [(arch, enc) for arch in ("resnet18", "mobilenet_v2") for enc in ("fp32", "fp16", "csr", "int8")]
+ENCODED += [pytest.param("resnet18", enc, marks=pytest.mark.slow) for enc in ("codebook", "huffman")]
+
+
+@pytest.mark.parametrize("arch,encoding", ENCODED)
+def test_every_encoding_round_trips_torchvision_models(arch, encoding):
+    model = getattr(torchvision.models, arch)(weights=None).eval()
+    blob = wb.encode(model, encoding, bits=4)
+    back = wb.encodings.decoded_model(model, blob).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref, out = model(x), back(x)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    assert wb.encodings.is_lossless(blob) == (encoding in ("fp32", "csr"))
+    if wb.encodings.is_lossless(blob):
+        assert torch.equal(out, ref)
