@@ -36,14 +36,15 @@ def make_figure(x: str, title: str = "", log_x: bool = False):
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.08, subplot_titles=(
-        "accuracy (%)", "size (kB)", "latency (ms)", "accuracy vs size (Pareto)"))
+        "accuracy (%)", "size (kB)", "latency (ms)", "Pareto front"))
     for col in (1, 2, 3):
         fig.update_xaxes(title_text=x, type="log" if log_x else None, row=1, col=col)
     fig.update_xaxes(title_text="size (kB)", type="log", row=1, col=4)
+    fig.update_annotations(font_size=13)                       # subplot titles fit a 700-px figure
     ref = dict(mode="lines", line=dict(dash="dash", color="grey"), showlegend=False, hoverinfo="skip")
     for col in (1, 2, 3):
         fig.add_trace(go.Scatter(x=[], y=[], name="baseline", **ref), row=1, col=col)
-    fig.add_trace(go.Scatter(x=[], y=[], mode="markers+text", text=["baseline"], textposition="top center",
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers+text", text=["baseline"], textposition="top left",
                              marker=dict(color="grey", size=9), showlegend=False), row=1, col=4)
     cur = dict(mode="markers", marker=dict(color="crimson", size=13, symbol="star"), showlegend=False)
     for col in (1, 2, 3, 4):
@@ -183,11 +184,12 @@ def table_html(explorer, point) -> str:
     for b in sorted({b for m in (base, point.measurement) for b in m.latency}):
         table[f"spread b{b}"] = [_spread(m.latency.get(b)) for m in (base, point.measurement)]
     note = timing_note(explorer, point) if timed else "latency not timed"
+    caption = rep.caption().split("; latency:")[0]             # how latency was timed: in the note
     body = table.T.to_html(border=0, classes="wb-table")
     return (f'<style>.wb-table {{font-size:12.5px; border-collapse:collapse}} .wb-table td, .wb-table th '
             f'{{padding:1px 8px !important; line-height:1.25 !important; white-space:nowrap}}</style>'
             f'<div style="margin-left:12px">{body}<div style="font-size:11px;line-height:1.3;'
-            f'color:#555;max-width:440px">{html.escape(rep.caption())}.<br>{note}.</div></div>')
+            f'color:#555;max-width:360px">{html.escape(caption)}.<br>{note}.</div></div>')
 
 
 def timing_note(explorer, point) -> str:
@@ -200,8 +202,8 @@ def timing_note(explorer, point) -> str:
         note = f"full timing: median of {m_lat.runs} interleaved runs, {threads}"
     else:
         note = (f"quick timing: {m_lat.runs} runs interleaved with the baseline, {threads}, lowest of 3 block "
-                f"medians; spread = middle half of the runs; the baseline's figure is the median of its quick "
-                f"timings so far. Press 'measure latency' for 30 runs")
+                f"medians; spread: the middle half of the runs; baseline: the median of its timings so far. "
+                f"Press 'measure latency' for 30 runs")
     factor = explorer.load_factor(point)
     if factor is not None and factor > 1.5:
         note += (f'. <span style="color:#b00020">Other load slowed this timing: the baseline ran {factor:.1f}× '

@@ -145,7 +145,7 @@ class QuantExplorer:
                                  marker=dict(symbol="line-ns-open", size=14, color="black")))
         fig.update_layout(height=300, autosize=True, barmode="overlay", bargap=0, yaxis_type="log",
                           margin=dict(l=40, r=20, t=50, b=40), xaxis_title="weight value",
-                          yaxis_title="count", legend=dict(orientation="h", y=1.12))
+                          yaxis_title="count", legend=dict(orientation="h", y=1.12), title_font_size=13)
         return go.FigureWidget(fig)
 
     def histogram_data(self) -> dict:
