@@ -44,6 +44,7 @@ def make_figure(x: str, title: str = "", log_x: bool = False):
     ref = dict(mode="lines", line=dict(dash="dash", color="grey"), showlegend=False, hoverinfo="skip")
     for col in (1, 2, 3):
         fig.add_trace(go.Scatter(x=[], y=[], name="baseline", **ref), row=1, col=col)
+    fig.data[2].mode, fig.data[2].marker = "lines+markers", dict(color="grey", size=5)   # one batch: still a dot
     fig.add_trace(go.Scatter(x=[], y=[], mode="markers+text", text=["baseline"], textposition="top left",
                              marker=dict(color="grey", size=9), showlegend=False), row=1, col=4)
     cur = dict(mode="markers", marker=dict(color="crimson", size=13, symbol="star"), showlegend=False)
