@@ -1,7 +1,7 @@
-"""The explorer panels of notebooks 00, 01 and 04 read right in a 1280×800 window with the file browser open.
+"""The explorer panels of notebooks 00, 01, 04 and 06 read right in a 1280×800 window with the file browser open.
 
 JupyterLab in headless Chromium (Debian's ``chromium``, never a downloaded browser)
-runs a scratch notebook that builds the three panels the notebooks build, then
+runs a scratch notebook that builds the four panels the notebooks build, then
 checks the geometry: the report table never covers a control (slider readouts,
 dropdown ends), and no plot is wider than the output area. Screenshots go to
 ``tests/artifacts/``. Skipped where Chromium is missing.
@@ -28,7 +28,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 CELLS = ["import workbench as wb\nwb.setup(seed=0)\nds = wb.load()",
          "wb.explorer.model_explorer(ds)",                                      # notebook 00
          "from workbench.pruning import make_explorer\nmake_explorer('lenet5', ds)",   # notebook 01
-         "from workbench.quantization.explorer import make_explorer\nmake_explorer(ds, model='lenet5')"]  # 04
+         "from workbench.quantization.explorer import make_explorer\nmake_explorer(ds, model='lenet5')",  # 04
+         "from workbench.distillation.explorer import make_explorer\nmake_explorer(ds)"]              # 06
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")]
@@ -115,12 +116,12 @@ def test_panels_fit_a_1280_px_window_with_the_file_browser_open(lab):
         expect(indicator).to_have_attribute("data-status", "busy", timeout=30_000)
         expect(indicator).to_have_attribute("data-status", "idle", timeout=500_000)
         tables = page.locator(".widget-html-content", has_text="size ratio")
-        expect(tables).to_have_count(3, timeout=60_000)
+        expect(tables).to_have_count(4, timeout=60_000)
         expect(page.locator(".js-plotly-plot .main-svg >> visible=true").first).to_be_visible(timeout=60_000)
         readouts = page.locator(".widget-readout")
         assert readouts.count() >= 4 and all(readouts.nth(i).inner_text().strip() for i in range(readouts.count()))
         outputs = page.locator(".jp-OutputArea-output")
-        for i, name in enumerate(("00", "01", "04"), start=1):
+        for i, name in enumerate(("00", "01", "04", "06"), start=1):
             page.evaluate("(e) => e.scrollIntoView({block: 'start'})", outputs.nth(i).element_handle())
             page.wait_for_timeout(1500)                                   # plotly draws once in view
             page.screenshot(path=str(ARTIFACTS / f"panel_{name}_1280.png"))

@@ -173,6 +173,7 @@ def test_quick_timing_uses_one_thread_and_restores_the_setting(ds):
     lat = ex.current.latency[2]
     assert lat.threads == 1 and lat.method == "min of block medians" and lat.runs >= 5
     assert lat.q1_ms <= lat.median_ms <= lat.q3_ms and torch.get_num_threads() == before
+    assert len(ex._base_timings[2]) >= 2          # the baseline also timed alone, once, when the panel opens
     ex2 = wb.Explorer(lambda model, amount: model, {"amount": wb.Slider(0.0, 1.0, 0.5)},
                       baseline=wb.get_baseline("lenet5"), data=ds, budget_s=0.01, threads=None)
     assert ex2.current.latency[32].threads == before

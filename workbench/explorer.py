@@ -34,8 +34,9 @@ A notebook adds a technique by writing a compression function, not a UI::
 - The panel wraps (the table moves below the controls in a narrow output area);
   the plots size to it. Unexecuted, the cell reads :data:`PLACEHOLDER`.
 
-The drawing lives in :mod:`workbench.explorer_figure`, notebook 00's explorer in
-:mod:`workbench.model_explorer`; both names are importable from here too.
+The drawing lives in :mod:`workbench.explorer_figure`, the timing in
+:mod:`workbench.explorer_timing`, notebook 00's explorer in
+:mod:`workbench.model_explorer`; their public names import from here too.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from torch import nn
 
 from ._checks import check_choice, check_int, check_number
 from .explorer_figure import draw_hints, make_figure, pareto_front, redraw, table_html
-from .latency import Latency, compare_latency, median_latency, quick_compare
+from .explorer_timing import ACTION, RETIME_LOAD, RETIME_RATIO, TimingMixin
+from .latency import Latency
 from .measure import Encoding, Measurement, measure_static
 from .metrics import count_macs
 from .weights import deep_copy
@@ -60,12 +62,9 @@ from .widgets import PLACEHOLDER, Slider, TrainingMonitor, error_html, message_b
 LATENCY_MODES = ("quick", "button", "off")
 RUN_MODES = ("auto", "button")
 MEASURE_PARAMS = ("batch_size",)
-ACTION = "action"
-RETIME_RATIO = 1.25     # a larger batch this much faster than a smaller one is noise: re-time
-RETIME_LOAD = 2.0       # the baseline this much slower than its usual figure: other load hit the timing
 
-__all__ = ["ACTION", "Explorer", "LATENCY_MODES", "MEASURE_PARAMS", "PLACEHOLDER", "RUN_MODES", "model_explorer",
-           "pareto_front"]
+__all__ = ["ACTION", "Explorer", "LATENCY_MODES", "MEASURE_PARAMS", "PLACEHOLDER", "RETIME_LOAD", "RETIME_RATIO",
+           "RUN_MODES", "model_explorer", "pareto_front"]
 
 
 @dataclass
@@ -76,7 +75,7 @@ class _Point:
     full: bool = False                         # latency measured with the full repeat count
 
 
-class Explorer:
+class Explorer(TimingMixin):
     """Widgets that re-measure a compressed model whenever a control moves."""
 
     def __init__(self, compress: Callable[..., nn.Module], controls: Mapping, *, baseline: nn.Module, data,
@@ -128,6 +127,8 @@ class Explorer:
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
         if run == "auto":
+            if latency == "quick":                          # the baseline's first figure: timed well, once
+                self._guarded(self._time_baseline, self._batch(self.params))
             self._guarded(self.update)
         else:
             self.table.value = self._table_html(self.base_point)
@@ -175,27 +176,6 @@ class Explorer:
             rows.append({**p.params, "accuracy": m.accuracy, "size_bytes": m.size_bytes, "encoding": m.encoding,
                          "nonzeros": m.nonzeros, "macs": m.macs, "latency_ms": m.latency_ms(self._batch(p.params))})
         return pd.DataFrame(rows)
-
-    def baseline_latency(self, batch_size: int | None = None) -> Latency | None:
-        """The baseline's latency at ``batch_size`` as the panel shows it: the median of its timings so far.
-
-        Each quick timing re-times the baseline next to the model (a fair ratio); the
-        figure shown is the median of those timings, so it stays put from move to move.
-        ``None`` before the first timing at that batch size.
-        """
-        timings = self._base_timings.get(self._batch(self.params) if batch_size is None else batch_size)
-        return median_latency(timings) if timings else None
-
-    def load_factor(self, point=None) -> float | None:
-        """How much slower the baseline ran in ``point``'s timing than its usual figure (1.0: as usual).
-
-        Well above 1 means other load slowed that timing: the panel says so.
-        """
-        point = point if point is not None else (self._points.get(self._current) if self._current else None)
-        if point is None or point.baseline_latency is None:
-            return None
-        usual = self.baseline_latency(point.baseline_latency.batch_size)
-        return point.baseline_latency.median_ms / usual.median_ms if usual else None
 
     def reset(self) -> None:
         """Forget every measured setting (the plots empty; the baseline stays)."""
@@ -305,50 +285,6 @@ class Explorer:
         if (self.load_factor(point) or 1.0) > RETIME_LOAD:
             point = self._retime(model, point)             # the whole timing was hit: once more
         return self._check_batch_trend(model, point)
-
-    def _time(self, model: nn.Module, params: dict, *, full: bool, budget_s: float | None = None
-              ) -> tuple[Latency, Latency]:
-        models = {"baseline": self.baseline, "model": model}
-        if full:
-            out = compare_latency(models, self.data.input_shape, batch_size=self._batch(params), repeats=30,
-                                  warmup=5, threads=self.threads)
-        else:
-            out = quick_compare(models, self.data.input_shape, batch_size=self._batch(params),
-                                budget_s=budget_s or self.budget_s, threads=self.threads)
-        return out["model"], out["baseline"]
-
-    def _check_batch_trend(self, model: nn.Module, point: _Point) -> _Point:
-        """A larger batch of the same model cannot run faster than a smaller one: re-time the smaller once.
-
-        Other load only ever adds time, so the slower (smaller-batch) timing is the
-        suspect: it is re-timed with twice the budget and the lower figure kept. At
-        most one re-timing per move; only with a ``batch_size`` control.
-        """
-        if "batch_size" not in self.controls:
-            return point
-        b, static = self._batch(point.params), self._static_key(point.params)
-        for key, other in list(self._points.items()):
-            ob = self._batch(other.params)
-            o = other.measurement.latency.get(ob)
-            if o is None or ob == b or self._static_key(other.params) != static:
-                continue
-            lat = point.measurement.latency[b]
-            smaller, larger = (lat, o) if b < ob else (o, lat)
-            if larger.median_ms * RETIME_RATIO < smaller.median_ms:
-                if b < ob:
-                    return self._retime(model, point)
-                if not other.full and ACTION not in other.params:
-                    self._points[key] = self._retime(self._model_for(other.params), other)
-                return point
-        return point
-
-    def _retime(self, model: nn.Module, point: _Point) -> _Point:
-        b = self._batch(point.params)
-        again, base = self._time(model, point.params, full=False, budget_s=2 * self.budget_s)
-        self._base_timings.setdefault(b, []).append(base)
-        if again.median_ms >= point.measurement.latency[b].median_ms:
-            return point
-        return replace(point, measurement=_with(point.measurement, {b: again}), baseline_latency=base)
 
     # ------------------------------------------------------------------ callbacks
     def _on_change(self, change) -> None:
