@@ -184,7 +184,7 @@ class QuantExplorer:
             fig.data[1].x, fig.data[1].y = h["q_centers"].tolist(), h["q_counts"].tolist()
             fig.data[1].width = float(h["centers"][1] - h["centers"][0]) if len(h["centers"]) > 1 else None
             fig.data[2].x, fig.data[2].y = h["levels"], [0.8] * len(h["levels"])
-            fig.layout.title = h["title"]
+            fig.layout.title.text = h["title"]          # keeps the smaller title font
 
     # ------------------------------------------------------------------ comparison
     def _make_comparison_figure(self):
