@@ -39,8 +39,9 @@ class TimingMixin:
         """The baseline's latency at ``batch_size`` as the panel shows it: the median of its timings so far.
 
         Each quick timing re-times the baseline next to the model (a fair ratio); the
-        figure shown is the median of those timings, so it stays put from move to move.
-        ``None`` before the first timing at that batch size.
+        figure shown is the median of those timings (plus one taken alone, with twice
+        the budget, when the panel opens), so it stays put from move to move. ``None``
+        before the first timing at that batch size.
         """
         timings = self._base_timings.get(self._batch(self.params) if batch_size is None else batch_size)
         return median_latency(timings) if timings else None
