@@ -527,7 +527,7 @@ def test_explorer_moves_change_accuracy_size_and_histogram(ds):
     e.set(weight_bits=32, activation_bits=32)
     assert e.current.size_bytes > 4 * 61_706 and "fp32" in e.histogram.layout.title.text
     assert not e.errors
-    assert "QuantExplorer(" in e._repr_mimebundle_()["text/plain"]
+    assert e._repr_mimebundle_()["text/plain"] == "Quantization explorer panel — run this cell to open it"
 
 
 # ---------------------------------------------------------------- exercises

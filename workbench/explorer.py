@@ -14,8 +14,14 @@ A notebook adds a technique by writing a compression function, not a UI::
     266610
 
 - Every new setting is measured once and cached: moving back is instant.
-- Latency is timed within a small budget, interleaved with the baseline, or on
-  demand with the "measure latency" button (30 runs).
+- Latency is timed within a small budget on one thread, interleaved with the
+  baseline (``latency.quick_compare``: the lowest of three block medians, the
+  spread drawn as error bars), or on demand with the "measure latency" button
+  (30 runs). The baseline's figure is the median of its timings so far, so it
+  stays put while the student moves. A timing in which the baseline ran over
+  twice its usual figure (:meth:`Explorer.load_factor`), or, with a
+  ``batch_size`` control, one that shows a larger batch faster than a smaller
+  one, is re-timed once and the lower figure kept.
 - ``run="button"`` is for settings that train (distillation, say): moving a
   control does nothing until "run" is pressed; a compression function that takes
   a ``monitor`` argument gets the panel's :class:`TrainingMonitor` to pass to
@@ -25,6 +31,12 @@ A notebook adds a technique by writing a compression function, not a UI::
 - An exception raised in a callback appears in the panel, which keeps working.
 - A control named ``batch_size`` sets the latency batch instead of being passed
   to the compression function.
+- The panel wraps (the table moves below the controls in a narrow output area);
+  the plots size to it. Unexecuted, the cell reads :data:`PLACEHOLDER`.
+
+The drawing lives in :mod:`workbench.explorer_figure`, the timing in
+:mod:`workbench.explorer_timing`, notebook 00's explorer in
+:mod:`workbench.model_explorer`; their public names import from here too.
 """
 
 from __future__ import annotations
@@ -39,17 +51,20 @@ import pandas as pd
 from torch import nn
 
 from ._checks import check_choice, check_int, check_number
-from .latency import Latency, compare_latency
+from .explorer_figure import draw_hints, make_figure, pareto_front, redraw, table_html
+from .explorer_timing import ACTION, RETIME_LOAD, RETIME_RATIO, TimingMixin
+from .latency import Latency
 from .measure import Encoding, Measurement, measure_static
 from .metrics import count_macs
-from .report import Report
 from .weights import deep_copy
-from .widgets import Slider, TrainingMonitor, error_html, message_box
+from .widgets import PLACEHOLDER, Slider, TrainingMonitor, error_html, message_box, panel_layout
 
 LATENCY_MODES = ("quick", "button", "off")
 RUN_MODES = ("auto", "button")
 MEASURE_PARAMS = ("batch_size",)
-ACTION = "action"
+
+__all__ = ["ACTION", "Explorer", "LATENCY_MODES", "MEASURE_PARAMS", "PLACEHOLDER", "RETIME_LOAD", "RETIME_RATIO",
+           "RUN_MODES", "model_explorer", "pareto_front"]
 
 
 @dataclass
@@ -60,14 +75,15 @@ class _Point:
     full: bool = False                         # latency measured with the full repeat count
 
 
-class Explorer:
+class Explorer(TimingMixin):
     """Widgets that re-measure a compressed model whenever a control moves."""
 
     def __init__(self, compress: Callable[..., nn.Module], controls: Mapping, *, baseline: nn.Module, data,
                  encoding: Encoding | Callable[[dict], Encoding] = "fp32", x: str | None = None,
                  run: str = "auto", actions: Mapping[str, Callable[..., nn.Module]] | None = None,
                  latency: str = "quick", batch_size: int = 32, budget_s: float = 0.1,
-                 split: str = "test", title: str = "", log_x: bool = False, **encoding_options):
+                 split: str = "test", title: str = "", log_x: bool = False, threads: int | None = 1,
+                 **encoding_options):
         if not callable(compress):
             raise ValueError("compress must be a function (model, **params) -> model")
         if not controls:
@@ -76,6 +92,9 @@ class Explorer:
         check_choice("latency", latency, LATENCY_MODES)
         check_int("batch_size", batch_size, 1)
         check_number("budget_s", budget_s, 0.0, 10.0, low_inclusive=False)
+        if threads is not None:
+            check_int("threads", threads, 1, 1024)
+        self.threads = threads                     # for timing only (None: the session's setting)
         self.compress, self.data, self.split = compress, data, split
         self.encoding, self.encoding_options = encoding, encoding_options
         self.run_mode, self.latency_mode = run, latency
@@ -91,6 +110,7 @@ class Explorer:
         self._statics: dict[tuple, Measurement] = {}          # latency-independent part, per setting
         self._models: dict[tuple, nn.Module] = {}             # the few most recent compressed models
         self._series: dict[tuple, int] = {}
+        self._base_timings: dict[int, list[Latency]] = {}     # the baseline's timings, per batch size
         self._suspend = False
         self.errors: list[BaseException] = []        # what callbacks raised, newest last
         self.timings: list[float] = []               # seconds each measured update took
@@ -99,16 +119,21 @@ class Explorer:
         self.table = widgets.HTML()
         self.figure = self._make_figure(title, log_x)
         self.base_point = _Point(self.params, measure_static(self.baseline, data, encoding="fp32", split=split))
+        self.controls_box = widgets.VBox(list(self.controls.values()) + [self._buttons()],
+                                         layout=widgets.Layout(flex="0 0 auto"))
         self.panel = widgets.VBox([
-            widgets.HBox([widgets.VBox(list(self.controls.values()) + [self._buttons()]), self.table]),
+            widgets.HBox([self.controls_box, self.table], layout=panel_layout()),
             self.status, self.monitor.widget, self.figure])
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
         if run == "auto":
+            if latency == "quick":                          # the baseline's first figure: timed well, once
+                self._guarded(self._time_baseline, self._batch(self.params))
             self._guarded(self.update)
         else:
             self.table.value = self._table_html(self.base_point)
             self.status.value = "press <b>run</b> to train and measure this setting"
+            draw_hints(self)
 
     # ------------------------------------------------------------------ public state
     @property
@@ -162,6 +187,7 @@ class Explorer:
             for i, trace in enumerate(self.figure.data):
                 if i >= 4:
                     trace.x, trace.y = [], []
+            draw_hints(self)
         self.table.value = self._table_html(self.base_point)
         if self.run_mode == "auto":
             self._guarded(self.update)
@@ -206,6 +232,7 @@ class Explorer:
         self.status.value = "timing…"
         point = self._points[key]
         lat, base = self._time(self.model, point.params, full=True)
+        self._base_timings.setdefault(self._batch(point.params), []).append(base)
         self._points[key] = replace(point, measurement=_with(point.measurement, {self._batch(point.params): lat}),
                                     baseline_latency=base, full=True)
         self._show(key)
@@ -253,13 +280,11 @@ class Explorer:
         if self.latency_mode != "quick":
             return _Point(params, m)
         lat, base = self._time(model, params, full=False)
-        return _Point(params, _with(m, {self._batch(params): lat}), base)
-
-    def _time(self, model: nn.Module, params: dict, *, full: bool) -> tuple[Latency, Latency]:
-        kw = dict(repeats=30, warmup=5) if full else dict(repeats=20, warmup=1, budget_s=self.budget_s)
-        out = compare_latency({"baseline": self.baseline, "model": model}, self.data.input_shape,
-                              batch_size=self._batch(params), **kw)
-        return out["model"], out["baseline"]
+        self._base_timings.setdefault(self._batch(params), []).append(base)
+        point = _Point(params, _with(m, {self._batch(params): lat}), base)
+        if (self.load_factor(point) or 1.0) > RETIME_LOAD:
+            point = self._retime(model, point)             # the whole timing was hit: once more
+        return self._check_batch_trend(model, point)
 
     # ------------------------------------------------------------------ callbacks
     def _on_change(self, change) -> None:
@@ -295,36 +320,13 @@ class Explorer:
         timing.on_click(lambda _: self._guarded(self.measure_latency))
         reset = widgets.Button(description="reset", icon="trash", tooltip="forget every measured setting")
         reset.on_click(lambda _: self._guarded(self.reset))
-        return widgets.HBox(buttons + [timing, reset])
+        for b in [*buttons, timing, reset]:
+            b.layout.width = "auto"
+        return widgets.HBox(buttons + [timing, reset], layout=panel_layout(width="420px"))
 
     # ------------------------------------------------------------------ drawing
     def _make_figure(self, title: str, log_x: bool):
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-
-        fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.07, subplot_titles=(
-            "accuracy (%)", "size (kB)", "latency (ms)", "Pareto: accuracy vs size"))
-        for col in (1, 2, 3):
-            fig.update_xaxes(title_text=self.x, type="log" if log_x else None, row=1, col=col)
-        fig.update_xaxes(title_text="size (kB)", type="log", row=1, col=4)
-        fig.update_yaxes(title_text="accuracy (%)", row=1, col=4)
-        # traces 0-2: baseline reference lines; 3: baseline point; 4-7: current point;
-        # 8: every measured point; 9: Pareto front; then three traces per series
-        ref = dict(mode="lines", line=dict(dash="dash", color="grey"), showlegend=False, hoverinfo="skip")
-        for col in (1, 2, 3):
-            fig.add_trace(go.Scatter(x=[], y=[], name="baseline", **ref), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[], y=[], mode="markers+text", text=["baseline"], textposition="top center",
-                                 marker=dict(color="grey", size=9), showlegend=False), row=1, col=4)
-        cur = dict(mode="markers", marker=dict(color="crimson", size=13, symbol="star"), showlegend=False)
-        for col in (1, 2, 3, 4):
-            fig.add_trace(go.Scatter(x=[], y=[], name="current", **cur), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[], y=[], mode="markers", marker=dict(color="steelblue", size=7, opacity=0.5),
-                                 name="measured", showlegend=False, hovertext=[]), row=1, col=4)
-        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", line=dict(color="steelblue", shape="hv"),
-                                 name="Pareto front", showlegend=False), row=1, col=4)
-        fig.update_layout(title=title or None, height=340, autosize=True, margin=dict(l=40, r=20, t=60, b=40),
-                          legend=dict(orientation="h", y=-0.3))
-        return go.FigureWidget(fig)
+        return make_figure(self.x, title, log_x)
 
     def _series_key(self, params: Mapping) -> tuple:
         return tuple((k, v) for k, v in sorted(params.items()) if k != self.x)
@@ -335,71 +337,14 @@ class Explorer:
         self.status.value = ""
 
     def _redraw(self, point: _Point) -> None:
-        import plotly.graph_objects as go
-
-        fig = self.figure
-        pts = list(self._points.values())
-        series_key = self._series_key(point.params)
-        if series_key not in self._series:
-            label = ", ".join(f"{k}={v}" for k, v in series_key) or "measured"
-            first = len(fig.data)
-            for col in (1, 2, 3):
-                fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=label,
-                                         legendgroup=label, showlegend=col == 1), row=1, col=col)
-            self._series[series_key] = first
-        with fig.batch_update():
-            xs_all = [p.params[self.x] for p in pts]
-            lo, hi = (min(xs_all), max(xs_all)) if _numeric(xs_all) else (None, None)
-            base = self.base_point.measurement
-            base_lat = [p.baseline_latency.median_ms for p in pts if p.baseline_latency is not None]
-            refs = (100 * base.accuracy, base.size_bytes / 1e3, _median(base_lat))
-            for i, value in enumerate(refs):
-                if value is not None and lo is not None:
-                    fig.data[i].x, fig.data[i].y = (lo, hi), (value, value)
-            fig.data[3].x, fig.data[3].y = (base.size_bytes / 1e3,), (100 * base.accuracy,)
-            for key, first in self._series.items():
-                mine = sorted((p for p in pts if self._series_key(p.params) == key),
-                              key=lambda p: _sort_key(p.params[self.x]))
-                xs = [p.params[self.x] for p in mine]
-                fig.data[first].x, fig.data[first].y = xs, [100 * p.measurement.accuracy for p in mine]
-                fig.data[first + 1].x, fig.data[first + 1].y = xs, [p.measurement.size_bytes / 1e3 for p in mine]
-                fig.data[first + 2].x = xs
-                fig.data[first + 2].y = [p.measurement.latency_ms(self._batch(p.params)) for p in mine]
-            m = point.measurement
-            xv = point.params[self.x]
-            fig.data[4].x, fig.data[4].y = (xv,), (100 * m.accuracy,)
-            fig.data[5].x, fig.data[5].y = (xv,), (m.size_bytes / 1e3,)
-            lat = m.latency_ms(self._batch(point.params))
-            fig.data[6].x, fig.data[6].y = ((xv,), (lat,)) if lat is not None else ((), ())
-            fig.data[7].x, fig.data[7].y = (m.size_bytes / 1e3,), (100 * m.accuracy,)
-            fig.data[8].x = [p.measurement.size_bytes / 1e3 for p in pts]
-            fig.data[8].y = [100 * p.measurement.accuracy for p in pts]
-            fig.data[8].hovertext = [", ".join(f"{k}={v}" for k, v in p.params.items()) for p in pts]
-            front = pareto_front([(p.measurement.size_bytes / 1e3, 100 * p.measurement.accuracy) for p in pts])
-            fig.data[9].x, fig.data[9].y = [f[0] for f in front], [f[1] for f in front]
-        self.table.value = self._table_html(point)
+        redraw(self, point)
 
     def _table_html(self, point: _Point) -> str:
-        base = self.base_point.measurement
-        batch = self._batch(point.params)
-        if point.baseline_latency is not None:
-            base = _with(base, {batch: point.baseline_latency})
-        label = "current" if point is not self.base_point else "(not run yet)"
-        rep = Report({"baseline": base, label: point.measurement}, "baseline")
-        cols = ["accuracy", "Δ acc", "non-zeros", "size", "encoding", "size ratio", "MACs", "MAC ratio"]
-        fmt = rep.formatted()
-        timed = [c for c in fmt.columns if c.startswith(("latency", "speedup"))]
-        note = ("latency not timed" if not timed else
-                "full timing, 30 runs" if point.full else "quick timing: press 'measure latency' for 30 runs")
-        table = fmt[cols + timed].T.to_html(border=0, classes="wb-table")
-        return (f'<style>.wb-table {{font-size:12.5px; border-collapse:collapse}} .wb-table td, .wb-table th '
-                f'{{padding:1px 8px !important; line-height:1.25 !important}}</style>'
-                f'<div style="margin-left:16px">{table}<div style="font-size:11px;line-height:1.3;'
-                f'color:#555;max-width:520px">{rep.caption()}.<br>{note}.</div></div>')
+        return table_html(self, point)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"Explorer({', '.join(self.controls)})"
+        bundle["text/plain"] = PLACEHOLDER
         return bundle
 
 
@@ -407,52 +352,4 @@ def _with(m: Measurement, latency: dict) -> Measurement:
     return replace(m, latency={**m.latency, **latency})
 
 
-def _numeric(values) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def _sort_key(v):
-    return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
-
-
-def _median(values):
-    values = sorted(values)
-    return values[len(values) // 2] if values else None
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points no other point beats on both size (lower) and accuracy (higher), by size.
-
-    >>> pareto_front([(1, 90), (2, 95), (3, 94), (0.5, 80)])
-    [(0.5, 80), (1, 90), (2, 95)]
-    """
-    front, best = [], float("-inf")
-    for size, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if acc > best:
-            front.append((size, acc))
-            best = acc
-    return front
-
-
-def model_explorer(data, names: list[str] | None = None, *, reference: str = "lenet5") -> Explorer:
-    """Notebook 00's explorer: pick a baseline and a batch size; compare to ``reference``.
-
-    No compression: the lesson is how latency grows with batch size, and that
-    accuracy, size, MACs and latency rank the models differently.
-    """
-    from .baselines import get_baseline
-    from .models import MODELS
-    from .widgets import Dropdown
-
-    names = list(names or MODELS)
-    for n in names:
-        check_choice("names", n, MODELS, what="model")
-    zoo = {n: get_baseline(n, data.name) for n in names}
-
-    def pick(model: nn.Module, name: str) -> nn.Module:
-        return zoo[name]
-
-    return Explorer(pick, {"batch_size": Slider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=1),
-                           "name": Dropdown(names, value=reference if reference in names else names[0])},
-                    baseline=get_baseline(reference, data.name), data=data, title="model and batch size",
-                    log_x=True)
+from .model_explorer import model_explorer  # noqa: E402  (builds on Explorer: imported last)

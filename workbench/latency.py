@@ -10,6 +10,9 @@ warm up first (allocator, oneDNN kernel selection), report the median and the
 spread (inter-quartile range), and record the thread count. When comparing
 models, ``compare_latency`` interleaves them round by round, so a burst of
 background load hits every model alike and the *ratio* stays meaningful.
+``quick_compare`` is the live panels' version: a small time budget, one thread,
+and the lowest of three block medians, so one burst of load cannot make a
+figure jump several-fold between two moves of a slider.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Latency:
     threads: int
     device: str
     samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)  # every timed run
+    method: str = field(default="median", compare=False)   # "median" or "min of block medians"
 
     @property
     def iqr_ms(self) -> float:
@@ -148,3 +152,95 @@ def compare_latency(models: Mapping[str, nn.Module], input_shape: Sequence[int],
         for name, m in models.items():
             m.train(modes[name])
         torch.set_num_threads(old_threads)
+
+
+def _blocks_min_median(samples_s: list[float], blocks: int) -> float:
+    """The lowest median of ``blocks`` consecutive blocks of runs (seconds)."""
+    n = len(samples_s)
+    k = max(1, min(blocks, n // 2)) if n >= 2 else 1
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return min(statistics.median(samples_s[a:b]) for a, b in zip(edges, edges[1:]))
+
+
+def quick_compare(models: Mapping[str, nn.Module], input_shape: Sequence[int], *, batch_size: int = 1,
+                  budget_s: float = 0.1, threads: int | None = 1, warmup: int = 2, min_rounds: int = 5,
+                  max_rounds: int = 60, blocks: int = 3, device: str | torch.device = "cpu") -> dict[str, Latency]:
+    """Latency of several models within a small time budget, robust to bursts of other load.
+
+    What a live panel needs: figures that read as a trend from one move to the next.
+
+    - ``threads`` (one by default) for the timing only, restored after: one thread
+      competes least with the rest of a shared machine and varies least;
+    - ``warmup`` rounds, then interleaved rounds (the order rotates each round) until
+      ``budget_s`` is spent, at least ``min_rounds`` and at most ``max_rounds``;
+    - the figure (``median_ms``) is the lowest of ``blocks`` block medians: a burst
+      of load lifts one block, not all; ``q1_ms``..``q3_ms`` is the spread of all runs.
+
+    >>> from workbench import models as zoo
+    >>> out = quick_compare({"a": zoo.build("lenet300"), "b": zoo.build("lenet5")}, (1, 28, 28), budget_s=0.01)
+    >>> out["a"].runs == out["b"].runs >= 5, out["a"].threads, out["a"].method
+    (True, 1, 'min of block medians')
+    """
+    _check(input_shape, batch_size, warmup, max_rounds, budget_s, threads)
+    check_int("min_rounds", min_rounds, 1)
+    check_int("max_rounds", max_rounds, min_rounds)
+    check_int("blocks", blocks, 1, 20)
+    if not models:
+        raise ValueError("models must hold at least one model")
+    device = torch.device(device)
+    old_threads = torch.get_num_threads()
+    modes = {name: m.training for name, m in models.items()}
+    gc_was_enabled = gc.isenabled()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        runners = []
+        for name, m in models.items():
+            m.eval()
+            runners.append((name, _runner(m.to(device), input_shape, batch_size, device, False)))
+        samples: dict[str, list[float]] = {name: [] for name in models}
+        with torch.inference_mode():
+            for _ in range(warmup):
+                for _, run in runners:
+                    run()
+            gc.disable()
+            start = time.perf_counter()
+            for i in range(max_rounds):
+                order = runners[i % len(runners):] + runners[:i % len(runners)]
+                for name, run in order:
+                    samples[name].append(run())
+                if i + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+                    break
+        out = {}
+        for name, s in samples.items():
+            lat = _summary(s, batch_size, device)
+            best = 1e3 * _blocks_min_median(s, blocks)
+            out[name] = Latency(best, min(lat.q1_ms, best), max(lat.q3_ms, best), lat.runs, batch_size,
+                                torch.get_num_threads(), device.type, lat.samples_ms, "min of block medians")
+        return out
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        for name, m in models.items():
+            m.train(modes[name])
+        torch.set_num_threads(old_threads)
+
+
+def median_latency(timings: Sequence[Latency]) -> Latency:
+    """One figure from several timings of the same model: the timing with the median ``median_ms``.
+
+    Its spread becomes the median quartiles; ``runs`` counts every run. A live panel
+    shows this for its baseline, so the figure stays put from move to move.
+
+    >>> lats = [Latency(m, m - 0.1, m + 0.1, 5, 1, 1, "cpu") for m in (1.0, 9.0, 1.2)]
+    >>> median_latency(lats).median_ms, median_latency(lats).runs
+    (1.2, 15)
+    """
+    if not timings:
+        raise ValueError("timings must hold at least one Latency")
+    n = len(timings)
+    mid = sorted(timings, key=lambda lat: lat.median_ms)[(n - 1) // 2]
+    q1 = sorted(lat.q1_ms for lat in timings)[(n - 1) // 2]
+    q3 = sorted(lat.q3_ms for lat in timings)[n // 2]
+    return Latency(mid.median_ms, min(q1, mid.median_ms), max(q3, mid.median_ms), sum(lat.runs for lat in timings),
+                   mid.batch_size, mid.threads, mid.device, (), "median of timings")

@@ -39,7 +39,7 @@ def show_examples(data, n: int = 20, *, split: str = "train", cols: int = 10):
     X, y = data.split(split)
     n = min(n, len(y))
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.9))
+    fig, axes = plt.subplots(rows, cols, figsize=(min(10.0, cols * 0.75), rows * 0.9))
     for i, ax in enumerate(axes.flat if hasattr(axes, "flat") else [axes]):
         ax.axis("off")
         if i < n:

@@ -10,7 +10,12 @@ into ipywidgets::
 
 ``show(widget, text)`` displays a widget with a fixed plain-text form, so stored
 notebook outputs do not change from run to run (a plotly ``FigureWidget``'s own
-text form holds a random id, which nbval would flag).
+text form holds a random id, which nbval would flag). That text is also what a
+reader sees in a notebook that has not been run: by default :data:`PLACEHOLDER`.
+
+Panels fit a narrow output area (a 1280-px window with the file browser open
+leaves about 900 px): :func:`panel_layout` lets a row of controls and a table
+wrap, :data:`MAX_FIGURE_PX` caps figure widths.
 """
 
 from __future__ import annotations
@@ -25,6 +30,27 @@ import ipywidgets as widgets
 from ._checks import check_number
 
 _LAYOUT = dict(layout=widgets.Layout(width="420px"), style={"description_width": "110px"})
+PLACEHOLDER = "Explorer panel — run this cell to open it"
+MAX_FIGURE_PX = 900    # the output area of a 1280-px window with JupyterLab's file browser open
+
+
+def panel_layout(**kwargs) -> widgets.Layout:
+    """The layout of a row that wraps when narrow: controls first, the table below them if it must.
+
+    >>> panel_layout().flex_flow
+    'row wrap'
+    """
+    return widgets.Layout(**{"flex_flow": "row wrap", "align_items": "flex-start", "width": "100%",
+                             **kwargs})
+
+
+def panel_text(name: str = "Explorer") -> str:
+    """The plain-text form of a panel: what an unexecuted notebook shows in its place.
+
+    >>> panel_text("Quantization explorer")
+    'Quantization explorer panel — run this cell to open it'
+    """
+    return f"{name} panel — run this cell to open it"
 
 
 @dataclass(frozen=True)
@@ -120,8 +146,8 @@ class _Shown:
         return bundle
 
 
-def show(widget: widgets.Widget, text: str) -> None:
-    """Display ``widget`` with ``text`` as its plain-text form (what nbval compares)."""
+def show(widget: widgets.Widget, text: str = PLACEHOLDER) -> None:
+    """Display ``widget`` with ``text`` as its plain-text form (what nbval compares and an unrun notebook shows)."""
     from IPython.display import display
 
     display(_Shown(widget, text))
@@ -147,7 +173,7 @@ def live_figure(title: str, panels: Sequence[str], *, height: int = 280):
     for col, name in enumerate(panels, start=1):
         fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=name, showlegend=False), row=1, col=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_layout(title=title, height=height, margin=dict(l=40, r=20, t=60, b=40))
+    fig.update_layout(title=title, height=height, autosize=True, margin=dict(l=40, r=20, t=60, b=40))
     return go.FigureWidget(fig)
 
 

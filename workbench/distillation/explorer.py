@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .._checks import check_choice, check_int, check_number
 from ..explorer import Explorer
-from ..widgets import Dropdown, Slider, error_html
+from ..widgets import Dropdown, Slider, error_html, panel_text
 from .experiments import STUDENTS, Recipe, build_student, distill, transfer_subset
 from .losses import soften
 from .teachers import TEACHERS, CachedTeacher, cached_teachers
@@ -100,7 +100,7 @@ class SoftTargetView:
                           row=2, col=j + 1)
             fig.update_yaxes(range=[0, 1], row=2, col=j + 1, showticklabels=j == 0)
             fig.update_xaxes(tickfont=dict(size=9), row=2, col=j + 1)
-        fig.update_layout(height=330, width=1150, margin=dict(l=40, r=20, t=60, b=30),
+        fig.update_layout(height=330, autosize=True, margin=dict(l=40, r=20, t=60, b=30),
                           title="the teacher's soft targets (red: the true class)")
         self.figure = go.FigureWidget(fig)
         self.caption = widgets.HTML()
@@ -151,7 +151,7 @@ class DistillationLab:
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"DistillationLab({', '.join(self.explorer.controls)})"
+        bundle["text/plain"] = panel_text("Distillation explorer")
         return bundle
 
 

@@ -17,7 +17,7 @@ def soft_targets(logits: Tensor, images: Tensor, labels: Tensor, classes: Sequen
                  temperatures: Sequence[float] = (1.0, 4.0, 20.0)):
     """One row per digit: the image, then the teacher's distribution at each temperature (true class red)."""
     k, cols = len(labels), len(temperatures) + 1
-    fig, axes = plt.subplots(k, cols, figsize=(2.0 * cols, 1.25 * k + 0.5), squeeze=False,
+    fig, axes = plt.subplots(k, cols, figsize=(min(10.0, 2.0 * cols), 1.25 * k + 0.5), squeeze=False,
                              gridspec_kw=dict(width_ratios=[0.6] + [1] * (cols - 1)))
     for r in range(k):
         axes[r, 0].imshow(images[r], cmap="gray_r")

@@ -72,7 +72,7 @@ class SensitivityPanel:
                                      tooltip="prune each layer alone at nine amounts (validation accuracy)")
         self.button.on_click(lambda _: self._guarded(self.compute))
         self.figure = go.FigureWidget(layout=dict(
-            title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, width=1150,
+            title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, autosize=True,
             xaxis_title="amount pruned in that layer", yaxis_title="accuracy (%)",
             margin=dict(l=40, r=20, t=50, b=40)))
         self.widget = widgets.VBox([widgets.HBox([self.button, self.status]), self.figure])
@@ -103,9 +103,13 @@ class SensitivityPanel:
         with self.figure.batch_update():
             self.figure.data = ()
             self.figure.layout.shapes = ()
+            self.figure.layout.annotations = ()
             if curves is None:
                 self.status.value = (f"press <b>sensitivity</b> to measure the curves for "
                                      f"{html.escape(key[0])}, {html.escape(key[1])}")
+                self.figure.add_annotation(text="press <b>sensitivity</b> to measure one curve per layer",
+                                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                                           font=dict(color="#666"))
                 return
             for name, row in curves.iterrows():
                 self.figure.add_trace(go.Scatter(x=list(self.amounts), y=[100 * v for v in row.values],

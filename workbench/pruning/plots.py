@@ -90,7 +90,7 @@ def schedule(steps: pd.DataFrame, *, title: str = "Zhu & Gupta's gradual schedul
 def scores_vs_oracle(scores: Mapping[str, Mapping[str, Tensor]], oracle: Mapping[str, Tensor], group: str):
     """One scatter per criterion: its score of each channel against the oracle's loss change."""
     names = list(scores)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.3 * len(names), 2.6), sharey=True)
+    fig, axes = plt.subplots(1, len(names), figsize=(min(10.0, 2.3 * len(names)), 2.6), sharey=True)
     for ax, name in zip(axes if len(names) > 1 else [axes], names):
         ax.scatter(scores[name][group].numpy(), oracle[group].numpy(), s=10, alpha=0.7)
         ax.set_title(name, fontsize=9)

@@ -29,7 +29,7 @@ from ..baselines import get_baseline
 from ..explorer import Explorer
 from ..report import Report
 from ..weights import effective_state_dict
-from ..widgets import Dropdown, Slider, error_html, message_box
+from ..widgets import Dropdown, Slider, error_html, message_box, panel_layout, panel_text
 from . import packing  # noqa: F401  (registers the "packed" encoding)
 from .affine import GRANULARITIES
 from .calibration import CALIBRATIONS, collect_inputs, quantizable_layers
@@ -74,7 +74,8 @@ class QuantExplorer:
         self.panel = widgets.VBox([
             self.explorer.panel,
             widgets.HBox([self.layer]), self.histogram,
-            widgets.HBox([button, self.compare_status]), widgets.HBox([self.comparison, self.comparison_figure]),
+            widgets.HBox([button, self.compare_status]),
+            widgets.HBox([self.comparison, self.comparison_figure], layout=panel_layout()),
         ])
 
     # ------------------------------------------------------------------ state
@@ -142,9 +143,9 @@ class QuantExplorer:
         fig.add_trace(go.Bar(x=[], y=[], name="quantized weights", marker_color="crimson", opacity=0.75))
         fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="levels",
                                  marker=dict(symbol="line-ns-open", size=14, color="black")))
-        fig.update_layout(height=300, width=1150, barmode="overlay", bargap=0, yaxis_type="log",
+        fig.update_layout(height=300, autosize=True, barmode="overlay", bargap=0, yaxis_type="log",
                           margin=dict(l=40, r=20, t=50, b=40), xaxis_title="weight value",
-                          yaxis_title="count", legend=dict(orientation="h", y=1.12))
+                          yaxis_title="count", legend=dict(orientation="h", y=1.12), title_font_size=13)
         return go.FigureWidget(fig)
 
     def histogram_data(self) -> dict:
@@ -183,7 +184,7 @@ class QuantExplorer:
             fig.data[1].x, fig.data[1].y = h["q_centers"].tolist(), h["q_counts"].tolist()
             fig.data[1].width = float(h["centers"][1] - h["centers"][0]) if len(h["centers"]) > 1 else None
             fig.data[2].x, fig.data[2].y = h["levels"], [0.8] * len(h["levels"])
-            fig.layout.title = h["title"]
+            fig.layout.title.text = h["title"]          # keeps the smaller title font
 
     # ------------------------------------------------------------------ comparison
     def _make_comparison_figure(self):
@@ -193,7 +194,9 @@ class QuantExplorer:
         fig = make_subplots(rows=1, cols=2, subplot_titles=("latency, batch 32 (ms)", "size on disk (kB)"))
         for col in (1, 2):
             fig.add_trace(go.Bar(x=[], y=[], marker_color=[], showlegend=False), row=1, col=col)
-        fig.update_layout(height=260, width=640, margin=dict(l=40, r=20, t=40, b=40))
+        fig.add_annotation(text="press <b>compare</b> to time fp32, fake-quant and int8", name="hint",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#666"))
+        fig.update_layout(height=260, width=560, margin=dict(l=40, r=20, t=40, b=40))
         return go.FigureWidget(fig)
 
     def compare(self, *, batch_size: int = 32, repeats: int = 30) -> Report:
@@ -214,6 +217,9 @@ class QuantExplorer:
             lat.x, lat.y = names, [rows[n].latency_ms(batch_size) for n in names]
             size.x, size.y = names, [rows[n].size_bytes / 1e3 for n in names]
             lat.marker.color = size.marker.color = [colors.get(n, "steelblue") for n in names]
+            for ann in self.comparison_figure.layout.annotations:
+                if ann.name == "hint":
+                    ann.visible = False
         self.compare_status.value = ""
         return rep
 
@@ -231,7 +237,7 @@ class QuantExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"QuantExplorer({', '.join(CONTROLS)}; histogram; fp32 / fake-quant / int8 comparison)"
+        bundle["text/plain"] = panel_text("Quantization explorer")
         return bundle
 
 

@@ -24,7 +24,7 @@ def grid_on_weights(w: Tensor, bits: int = 3, *, channel: int | None = None, tit
     channel = int(amax.argmin()) if channel is None else check_int("channel", channel, 0, w.shape[0] - 1)
     scale_t, _ = qparams(*calibrate_range(w, "minmax", bits), bits)
     scale_c, _ = qparams(-amax[channel], amax[channel], bits)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     ax = axes[0]
     ax.hist(rows.numpy().ravel(), bins=120, color="lightgrey")
     for v in levels(scale_t, 0, bits).tolist():
