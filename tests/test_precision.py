@@ -313,3 +313,28 @@ def test_stub_is_not_attempted():
         raise NotImplementedError
 
     assert not ex.check_decode_fp16(stub).attempted
+
+
+def test_lost_updates_against_a_count_by_hand():
+    torch.manual_seed(0)
+    w = torch.randn(2000) * 0.1
+    u = torch.randn(2000) * 10.0 ** torch.randint(-7, -1, (2000,)).float()
+    for fmt in ("fp32", "bf16", "fp16"):
+        f = mp.get_format(fmt)
+        stored = w.to(f.dtype)
+        lost = sum(1 for a, b in zip(stored.tolist(), u.tolist())
+                   if torch.tensor([a + b]).to(f.dtype).item() == a)
+        assert mp.lost_updates(w, u, fmt) == lost / 2000, fmt
+    assert mp.lost_updates(w, u, "bf16") > mp.lost_updates(w, u, "fp16") > mp.lost_updates(w, u, "fp32")
+    with pytest.raises(ValueError, match="shape"):
+        mp.lost_updates(w, u[:5])
+
+
+def test_train_recipes_share_initial_weights_and_the_table_measures_gaps(ds):
+    runs = mp.train_recipes(ds, ["fp32", "bf16"], num_epochs=1, max_steps=2)
+    table = mp.accuracy_table(runs, ds)
+    assert table.loc["fp32", "Δ vs fp32 (pp)"] == 0
+    acc = {k: wb.evaluate(m, ds.X_test, ds.y_test) for k, (m, _) in runs.items()}
+    assert table.loc["bf16", "Δ vs fp32 (pp)"] == pytest.approx(100 * (acc["bf16"] - acc["fp32"]))
+    with pytest.raises(ValueError, match="recipes"):
+        mp.train_recipes(ds, ["fp64"])

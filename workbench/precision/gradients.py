@@ -147,6 +147,28 @@ class FlushCounter:
         return out
 
 
+def lost_updates(weights: Tensor, updates: Tensor, fmt: str | Format = "fp16") -> float:
+    """Fraction of non-zero updates that vanish when added to weights *stored* in ``fmt``.
+
+    ``w + u`` rounds back to ``w`` when ``|u|`` is below half the gap between ``w`` and
+    its neighbour: why mixed precision keeps fp32 master weights (Micikevicius et al. 2018).
+
+    >>> lost_updates(torch.tensor([1.0, 1.0]), torch.tensor([1e-4, 1e-2]), "fp16")
+    0.5
+    """
+    f = get_format(fmt)
+    if weights.shape != updates.shape:
+        raise ValueError(f"weights and updates must have the same shape, got {tuple(weights.shape)} "
+                         f"and {tuple(updates.shape)}")
+    w = round_to(weights.detach().float(), f)
+    u = updates.detach().float()
+    moved = u != 0
+    if not moved.any():
+        raise ValueError("updates must hold at least one non-zero value")
+    lost = (round_to(w + u, f) == w) & moved
+    return int(lost.sum()) / int(moved.sum())
+
+
 def largest_safe_scale(grads: Tensor, fmt: str | Format = "fp16") -> float:
     """The largest power of two ``2^k`` for which no ``|g| × 2^k`` exceeds the format's max.
 

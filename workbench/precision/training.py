@@ -195,6 +195,43 @@ def train_mixed(model: nn.Module, data, *, precision: str = "bf16", scaling: str
     return history
 
 
+RECIPES: dict[str, tuple[str, str]] = {            # label -> (precision, scaling)
+    "fp32": ("fp32", "none"),
+    "bf16": ("bf16", "none"),
+    "fp16": ("fp16", "none"),
+    "fp16 + dynamic scaling": ("fp16", "dynamic"),
+}
+
+
+def train_recipes(data, recipes: list[str] | None = None, *, model: str = "lenet5", num_epochs: int = 3,
+                  seed: int = 0, **kwargs) -> dict[str, tuple[nn.Module, MixedHistory]]:
+    """Train one fresh ``model`` per recipe (``RECIPES``), same initial weights, data order and epochs.
+
+    Returns ``{label: (model, history)}``; ``kwargs`` go to :func:`train_mixed`.
+    """
+    from ..models import build
+
+    out = {}
+    for label in recipes or list(RECIPES):
+        precision, scaling = RECIPES[check_choice("recipes", label, RECIPES, what="recipe")]
+        net = build(model, data.input_shape, data.num_classes, seed=seed)
+        out[label] = (net, train_mixed(net, data, precision=precision, scaling=scaling, num_epochs=num_epochs,
+                                       seed=seed, **kwargs))
+    return out
+
+
+def accuracy_table(runs: dict[str, tuple[nn.Module, MixedHistory]], data, *, reference: str = "fp32"):
+    """Test accuracy of each run (fp32 weights), its gap to ``reference`` in points, loss, skipped steps."""
+    import pandas as pd
+
+    check_choice("reference", reference, runs, what="run")
+    acc = {label: evaluate(m, data.X_test, data.y_test) for label, (m, _) in runs.items()}
+    rows = {label: {"test accuracy": acc[label], "Δ vs " + reference + " (pp)": 100 * (acc[label] - acc[reference]),
+                    "final loss": h.epochs[-1]["loss"], "skipped steps": h.skipped,
+                    "last loss scale": h.scales[-1]} for label, (_, h) in runs.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def autocast_dtypes(model: nn.Module, X: Tensor, precision: str = "bf16"):
     """Which layers compute in low precision under autocast: each leaf module's output dtype.
 
