@@ -39,11 +39,11 @@ def row(goal: str, measured: str, wanted: str, ok: bool | None) -> None:
     print(f"  -> {goal}: {measured} (goal {wanted}) {verdict}", flush=True)
 
 
-def training(ds, epochs: int) -> None:
-    print(f"\n[training] LeNet-5, {epochs} epochs, seed 0, Adam lr 2e-3, batch 64: fp32 / bf16 / fp16 / "
+def training(ds, epochs: int, batch_size: int = 128) -> None:
+    print(f"\n[training] LeNet-5, {epochs} epochs, seed 0, Adam lr 2e-3, batch {batch_size}: fp32 / bf16 / fp16 / "
           "fp16 + dynamic scaling (the notebook's recipe)", flush=True)
     start = time.perf_counter()
-    runs = mp.train_recipes(ds, num_epochs=epochs)
+    runs = mp.train_recipes(ds, num_epochs=epochs, batch_size=batch_size)
     table = mp.accuracy_table(runs, ds)
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"  ({time.perf_counter() - start:.0f} s)")
@@ -140,6 +140,7 @@ PARTS = {"training": training, "underflow": underflow, "cost": cost, "gpu": gpu,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--only", choices=list(PARTS))
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -147,7 +148,7 @@ def main() -> int:
     ds = wb.load()
     for name, fn in PARTS.items():
         if args.only in (None, name):
-            fn(ds, args.epochs) if name == "training" else fn(ds)
+            fn(ds, args.epochs, args.batch_size) if name == "training" else fn(ds)
     print("\nsummary")
     for goal, measured, wanted, verdict in ROWS:
         print(f"  {verdict:8s} {goal}: {measured} (goal {wanted})")

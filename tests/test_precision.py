@@ -338,3 +338,9 @@ def test_train_recipes_share_initial_weights_and_the_table_measures_gaps(ds):
     assert table.loc["bf16", "Δ vs fp32 (pp)"] == pytest.approx(100 * (acc["bf16"] - acc["fp32"]))
     with pytest.raises(ValueError, match="recipes"):
         mp.train_recipes(ds, ["fp64"])
+
+
+def test_speed_ratio_words_both_directions():
+    assert mp.speed_ratio(10.0, 5.0) == "2.00× faster" and mp.speed_ratio(10.0, 40.0) == "4.00× slower"
+    with pytest.raises(ValueError, match="reference_ms"):
+        mp.speed_ratio(0.0, 1.0)

@@ -125,7 +125,8 @@ def _half_up(x):
 _bf16 = Exercise(
     "round_to_bf16",
     reference=ref.round_to_bf16,
-    cases=[Case((1.0,), label="1.0"), Case((0.1,), label="0.1"), Case((1.0 + 2.0 ** -7 + 2.0 ** -9,), label="above half"),
+    cases=[Case((1.0,), label="1.0"), Case((0.1,), label="0.1"),
+           Case((1.0 + 2.0 ** -7 + 2.0 ** -9,), label="above half"),
            Case((1.0 + 2.0 ** -8,), label="a tie, even below"), Case((1.0 + 3 * 2.0 ** -8,), label="a tie, odd below"),
            Case((-3.14159,), label="negative"), Case((3.3895e38,), label="near the top of the range")],
     compare=_same_float,

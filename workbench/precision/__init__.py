@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import encodings as _encodings
-from .cost import LowPrecision, cpu_support, step_memory, time_training_steps
+from .cost import LowPrecision, cpu_support, speed_ratio, step_memory, time_training_steps
 from .formats import FORMATS, Format, bit_fields, bit_pattern, decode_bits, encode_bits, format_table, get_format, \
     round_to, rounding_table
 from .gradients import FlushCounter, flush_fractions, largest_safe_scale, log2_histogram, lost_updates, \
@@ -37,7 +37,7 @@ _encodings.register_codec("bf16", _bf16_encode, _bf16_decode, lossless=False)
 _encodings.register_encoding("bf16", lambda name, t: "bf16" if t.is_floating_point() else "raw")
 
 __all__ = ["FORMATS", "FlushCounter", "Format", "LowPrecision", "MixedHistory", "PRECISIONS", "RECIPES", "SCALINGS",
-           "accuracy_table", "autocast", "lost_updates", "train_recipes",
+           "accuracy_table", "autocast", "lost_updates", "speed_ratio", "train_recipes",
            "autocast_dtypes", "bit_fields", "bit_pattern", "cpu_support", "decode_bits", "encode_bits",
            "flush_fractions", "format_table", "get_format", "largest_safe_scale", "log2_histogram", "make_scaler",
            "record_gradients", "round_to", "rounding_table", "scale_sweep", "step_memory", "time_training_steps",

@@ -40,6 +40,18 @@ def cpu_support() -> dict[str, object]:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
 
 
+def speed_ratio(reference_ms: float, ms: float) -> str:
+    """How much faster (or slower) ``ms`` is than ``reference_ms``, worded as the report words it.
+
+    >>> speed_ratio(10.0, 5.0), speed_ratio(10.0, 40.0)
+    ('2.00× faster', '4.00× slower')
+    """
+    if not (reference_ms > 0 and ms > 0):
+        raise ValueError(f"reference_ms and ms must be > 0, got {reference_ms!r} and {ms!r}")
+    r = reference_ms / ms
+    return f"{r:.2f}× faster" if r >= 1 else f"{1 / r:.2f}× slower"
+
+
 def _summary(samples_s: list[float], batch_size: int, device: str) -> Latency:
     ms = sorted(1e3 * s for s in samples_s)
     q1, _, q3 = statistics.quantiles(ms, n=4, method="inclusive") if len(ms) >= 4 else (ms[0], 0, ms[-1])
