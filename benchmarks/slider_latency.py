@@ -57,12 +57,22 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _precision_explorer(ds):
+    from workbench.precision.explorer import make_explorer
+
+    ex = make_explorer(ds)                           # notebook 08's explorer (the train button is not timed)
+    moves = [("value", v) for v in (1e-7, 1e-5, 3e-3, 1.0, 7e4)] + [("log2_scale", k) for k in (4, 8, 12, 16, 24)]
+    moves += [("format", f) for f in ("bf16", "fp8_e5m2", "fp8_e4m3")] + [("log2_scale", k) for k in (6, 10)]
+    return ex, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "08 precision format, value, scale": (_precision_explorer, 250),
 }
 
 
