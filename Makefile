@@ -62,6 +62,8 @@ bench: env
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/quantization.py
 	$(BIN)/python benchmarks/distillation.py
+	$(BIN)/python benchmarks/precision.py
+	$(BIN)/python benchmarks/panels.py
 
 lock: env
 	$(BIN)/python -m pip freeze --exclude-editable | grep -vi '^compression-workbench' > requirements/lock.txt
