@@ -1,0 +1,161 @@
+"""Lecture mode: pages built from the notebooks' tagged cells, served by Voila, used in a real browser.
+
+The build is checked without a browser; the pages are opened in headless Chromium
+(Debian's package, Playwright's Python API) where it exists: each renders with no
+JavaScript error and no broken widget, its first slider answers the keyboard, and no
+figure is wider than its container. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import lectures  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lectures")
+    return out, lectures.build(out)
+
+
+def _code(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_with_an_explorer_has_a_lecture_page(path, built):
+    out, pages = built
+    nb = nbformat.read(path, as_version=4)
+    if "make_explorer(" not in _code(nb) and "model_explorer(" not in _code(nb):
+        pytest.skip("no explorer in this notebook")
+    page = out / path.name
+    assert page in pages, f"tag the cells of {path.name} that build its explorer with 'lecture'"
+    tagged = lectures.lecture_cells(nb)
+    assert "wb.setup(" in tagged[0].source, "the first tagged cell is the notebook's first cell"
+    assert any("explorer(" in c.source for c in tagged), "the explorer cell is tagged"
+    assert len(tagged) <= 5, "a page is the explorer and one figure, not the notebook"
+    points = lectures.takeaways(nb)
+    assert len(points) == 3, "three takeaways from 'What to remember'"
+    text = page.read_text()
+    assert all(p[:40] in text for p in points)
+    assert "NBVAL_" not in text
+
+
+def test_the_index_links_every_page_in_course_order(built):
+    out, pages = built
+    index = nbformat.read(out / "index.ipynb", as_version=4)
+    text = "\n".join(c.source for c in index.cells if c.cell_type == "markdown")
+    linked = re.findall(r"\]\((\d\d_[^)]+\.ipynb)\)", text)
+    assert linked == [p.name for p in pages] and linked == sorted(linked)
+
+
+def test_takeaways_come_from_what_to_remember():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "### What to remember\n\n- one\n- two,\n  continued\n- three\n- four\n\n## References\n- not this")])
+    assert lectures.takeaways(nb) == ["one", "two, continued", "three"]
+
+
+def test_the_voila_command_hides_code_and_shows_errors():
+    cmd = lectures.voila_command(9999)
+    assert "--strip_sources=True" in cmd and "--show_tracebacks=True" in cmd and "--port=9999" in cmd
+
+
+# ---------------------------------------------------------------- in a real browser
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila(built):
+    out, pages = built
+    port = _free_port()
+    env = {**os.environ, "WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out / ".config")}
+    log = open(out / "voila.log", "w")
+    proc = subprocess.Popen(lectures.voila_command(port, root=out), env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=out)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/voila/render/index.ipynb", timeout=5)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"Voila did not start:\n{(out / 'voila.log').read_text()[-2000:]}")
+    yield url, pages
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")
+def test_every_lecture_page_renders_and_answers(voila):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, pages = voila
+    ARTIFACTS.mkdir(exist_ok=True)
+    report = {}
+    with sync_playwright() as p:
+        browser = _browser(p)
+        for page_path in pages:
+            errors: list[str] = []
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            start = time.perf_counter()
+            page.goto(f"{url}/voila/render/{page_path.name}", timeout=120_000)
+            slider = page.locator(".widget-slider .noUi-handle, .widget-dropdown select").first
+            expect(slider).to_be_visible(timeout=120_000)
+            ready = time.perf_counter() - start
+            assert page.get_by_text("Error displaying widget").count() == 0
+            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                has_text="Traceback").count() == 0
+            table = page.locator(".widget-html-content table").first
+            before = table.inner_text() if table.count() else ""
+            handle = page.locator(".widget-slider .noUi-handle").first
+            if handle.count():
+                handle.focus()
+                page.keyboard.press("ArrowRight")
+                if before:
+                    expect(table).not_to_have_text(before, timeout=60_000)
+            for plot in page.locator(".js-plotly-plot").all():
+                box, parent = plot.bounding_box(), plot.locator("xpath=..").bounding_box()
+                if box and parent:
+                    assert box["width"] <= parent["width"] + 2, f"{page_path.name}: a figure wider than its container"
+            page.screenshot(path=str(ARTIFACTS / f"lecture_{page_path.stem[:2]}.png"), full_page=False)
+            bad = [e for e in errors if not re.search(r"fonts|favicon|fontawesome", e)]
+            assert not bad, (page_path.name, bad)
+            report[page_path.name] = round(ready, 1)
+            page.close()
+        browser.close()
+    (ARTIFACTS / "lecture_ready_s.json").write_text(json.dumps(report, indent=1))
