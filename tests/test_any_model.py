@@ -67,3 +67,25 @@ def test_every_encoding_round_trips_torchvision_models(arch, encoding):
     assert wb.encodings.is_lossless(blob) == (encoding in ("fp32", "csr"))
     if wb.encodings.is_lossless(blob):
         assert torch.equal(out, ref)
+
+
+def test_labels_of_any_integer_width_work_and_bad_labels_are_named(ds):
+    import dataclasses
+
+    from workbench.distillation.losses import kd_loss
+
+    z, v = torch.randn(4, 10), torch.randn(4, 10)
+    y = torch.tensor([1, 2, 3, 4])
+    assert torch.equal(kd_loss(z, v, y.int()), kd_loss(z, v, y)) and torch.equal(kd_loss(z, v, y.short()),
+                                                                                   kd_loss(z, v, y))
+    with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 9\], got 10"):
+        kd_loss(z, v, torch.tensor([1, 2, 3, 10]))
+    with pytest.raises(ValueError, match="y must hold integer class indices, got dtype float32"):
+        kd_loss(z, v, y.float())
+    small = dataclasses.replace(ds, X_train=ds.X_train[:64], y_train=ds.y_train[:64].int(), y_val=ds.y_val.int())
+    history = wb.train(wb.build("lenet300"), small, num_epochs=1, progress=False)      # int32 labels: widened
+    assert len(history.records) == 1 and 0.0 <= history.final["val_acc"] <= 1.0
+    broken = dataclasses.replace(small, y_train=small.y_train.long() + 10)
+    with pytest.raises(ValueError, match=r"data.y_train must hold class indices in \[0, 9\]"):
+        wb.train(wb.build("lenet300"), broken, num_epochs=1, progress=False)
+    assert wb.evaluate(wb.build("lenet300"), ds.X_test[:8], ds.y_test[:8].to(torch.int16)) >= 0.0

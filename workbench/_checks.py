@@ -78,3 +78,37 @@ def check_choice(name: str, value: Any, choices: Iterable[T], *, what: str | Non
         label = what or name
         raise ValueError(f"unknown {label} {value!r}; {name} must be one of: {listed}")
     return value
+
+
+def check_labels(name: str, y: Any, n: int | None = None, num_classes: int | None = None):
+    """``y`` as an int64 tensor of class indices: 1-D, ``n`` long, each in [0, num_classes).
+
+    Integer labels of any width (int32 from NumPy, int16, uint8) are accepted and widened;
+    float, bool or out-of-range labels get one sentence instead of an IndexError from the loss.
+
+    >>> check_labels("y", [3, 1], n=2, num_classes=10).dtype
+    torch.int64
+    >>> check_labels("y", [3, 12], num_classes=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: y must hold class indices in [0, 9], got 12
+    """
+    import torch
+
+    if not isinstance(y, torch.Tensor):
+        try:
+            y = torch.as_tensor(y)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a tensor of class indices, got {type(y).__name__}") from None
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class indices, got dtype {str(y.dtype).replace('torch.', '')}")
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one label per example), got shape {tuple(y.shape)}")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{name} must hold one label per example ({n}), got {len(y)}")
+    y = y.long()
+    if len(y) and (int(y.min()) < 0 or (num_classes is not None and int(y.max()) >= num_classes)):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        top = f"{num_classes - 1}" if num_classes is not None else "..."
+        raise ValueError(f"{name} must hold class indices in [0, {top}], got {bad}")
+    return y

@@ -13,6 +13,8 @@ randomness from its ``seed``, and models are built with a seed too::
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_number
+from ._checks import check_choice, check_int, check_labels, check_number
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, y, X) -> scalar loss
 OPTIMIZERS = ("adam", "sgd")
@@ -107,6 +109,7 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
     if len(y) == 0:
         raise ValueError("X must hold at least one example, got 0")
+    y = check_labels("y", y, n=len(X))
     logits = predict(model, X, batch_size=batch_size, device=device)
     return (logits.argmax(1) == y).float().mean().item()
 
@@ -150,6 +153,15 @@ def train(
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_number("weight_decay", weight_decay, 0.0)
     check_choice("schedule", schedule, SCHEDULES)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not hasattr(data, "loader") or not hasattr(data, "y_train"):
+        raise TypeError(f"data must be a workbench Dataset (wb.load(...)), got {type(data).__name__}")
+    classes = getattr(data, "num_classes", None)
+    labels = {f"y_{s}": check_labels(f"data.y_{s}", getattr(data, f"y_{s}"), num_classes=classes)
+              for s in ("train", "val")}
+    if any(getattr(data, k).dtype != v.dtype for k, v in labels.items()):
+        data = dataclasses.replace(data, **labels)          # int32 labels from NumPy: widened, not refused
     device = get_device(device)
     seed_everything(seed)
     model.to(device)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_fraction, check_number
+from .._checks import check_fraction, check_labels, check_number
 
 
 def _check_temperature(temperature: float) -> float:
@@ -108,8 +108,7 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, y: Tensor, temperatu
     temperature = _check_temperature(temperature)
     alpha = check_fraction("alpha", alpha)
     _check_pair(student_logits, teacher_logits)
-    if y.ndim != 1 or len(y) != len(student_logits):
-        raise ValueError(f"y must hold one label per example ({len(student_logits)}), got shape {tuple(y.shape)}")
+    y = check_labels("y", y, n=len(student_logits), num_classes=student_logits.shape[-1])
     hard = F.cross_entropy(student_logits, y)
     if alpha == 0.0:
         return hard
