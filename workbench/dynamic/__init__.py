@@ -10,8 +10,16 @@
 
 from .exits import (RULES, average_macs, choose_exit, doubt, entropy, exit_fractions, exit_from_scores, exit_predictions, outcome,
                     pick_threshold, sweep, uncertainty)
-from .network import WIDTHS, EarlyExitModel, EarlyExitNet, ExitPath, exit_macs, scaled
+from .cascade import Cascade, cascade_outcome, cascade_table
+from .explorer import DynamicExplorer, make_explorer
+from .network import WIDTHS, EarlyExitModel, EarlyExitNet, ExitPath, count_block_calls, exit_macs, scaled
+from .pictures import exit_examples, show_exit_gallery, show_tradeoff
+from .timing import per_example_latency, summary_rows
+from .training import exit_accuracies, exit_logits, joint_loss, train_early_exit
 
-__all__ = ["RULES", "WIDTHS", "EarlyExitModel", "EarlyExitNet", "ExitPath", "average_macs", "choose_exit", "doubt",
-           "entropy", "exit_fractions", "exit_from_scores", "exit_macs", "exit_predictions", "outcome", "pick_threshold", "scaled",
-           "sweep", "uncertainty"]
+__all__ = ["RULES", "WIDTHS", "Cascade", "DynamicExplorer", "EarlyExitModel", "EarlyExitNet", "ExitPath",
+           "average_macs", "cascade_outcome", "cascade_table", "choose_exit", "count_block_calls", "doubt", "entropy",
+           "exit_accuracies", "exit_examples", "exit_fractions", "exit_from_scores", "exit_logits", "exit_macs",
+           "exit_predictions", "joint_loss", "make_explorer", "outcome", "per_example_latency", "pick_threshold",
+           "scaled", "show_exit_gallery", "show_tradeoff", "summary_rows", "sweep", "train_early_exit",
+           "uncertainty"]

@@ -200,3 +200,30 @@ def exit_macs(net: EarlyExitNet, width: float = 1.0) -> list[int]:
     chans = scaled(net.channels, width)
     heads = [c * s * s * net.config["num_classes"] for c, s in zip(chans, net.sides)]
     return [paths[k] + sum(heads[:k]) for k in range(net.num_exits)]
+
+
+def count_block_calls(net: EarlyExitNet, run, X: Tensor) -> list[int]:
+    """How many times each block of ``net`` ran while ``run`` saw the examples of ``X`` one at a time.
+
+    Forward hooks count the calls: with real exits the later blocks run less often.
+
+    >>> net = EarlyExitNet(channels=(4, 8, 8))
+    >>> count_block_calls(net, EarlyExitModel(net, float("inf")), torch.zeros(3, 1, 28, 28))
+    [3, 0, 0]
+    """
+    calls = [0] * net.num_exits
+
+    def hook(k):
+        def count(module, inputs, output):
+            calls[k] += 1
+        return count
+
+    handles = [b.register_forward_hook(hook(k)) for k, b in enumerate(net.blocks)]
+    try:
+        with torch.no_grad():
+            for i in range(len(X)):
+                run(X[i:i + 1])
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
