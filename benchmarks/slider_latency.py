@@ -57,12 +57,22 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _dynamic_explorer(ds):
+    from workbench import dynamic as dy
+
+    lab = dy.make_explorer(dy.notebook_network(ds), ds)     # notebook 09's explorer, after its training
+    moves = [("threshold_1", v) for v in (0.2, 0.5, 1.0, 0.05, 0.01)] + [("threshold_2", v) for v in (0.01, 0.5)]
+    moves += [("width", 0.5), ("threshold_1", 0.1), ("width", 0.25), ("threshold_2", 0.05)]
+    return lab, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "09 exit thresholds and width": (_dynamic_explorer, 250),
 }
 
 

@@ -182,7 +182,7 @@ class DynamicExplorer:
         with self.curve.batch_update():
             self.curve.data[-1].x, self.curve.data[-1].y = [s["macs"]], [s["accuracy"]]
         with self.gallery.batch_update():
-            self.gallery.data[0].z = z.numpy().round(2)            # numpy: plotly skips per-value validation
+            self.gallery.data[0].z = z.numpy().round(2)            # numpy: plotly skips per-value checks
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})

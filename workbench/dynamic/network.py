@@ -38,11 +38,16 @@ def scaled(channels: Sequence[int], width: float) -> tuple[int, ...]:
 
 
 class EarlyExitNet(nn.Module):
-    """Blocks ``conv3x3-ReLU-maxpool`` with a linear classifier after each block (the last is the final one)."""
+    """Blocks ``conv3x3-ReLU-maxpool`` with a linear classifier after each block (the last is the final one).
+
+    ``seed`` fixes the initial weights (``None``: draw from the global generator).
+    """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, channels: Sequence[int] = (16, 64, 128),
-                 num_classes: int = 10, widths: Sequence[float] = WIDTHS):
+                 num_classes: int = 10, widths: Sequence[float] = WIDTHS, seed: int | None = 0):
         super().__init__()
+        if seed is not None:                             # the initial weights, as in wb.build
+            torch.manual_seed(seed)
         check_int("image_size", image_size, 2 ** len(channels))
         self.widths = tuple(sorted(check_number("widths", w, 0.0, 1.0, low_inclusive=False) for w in widths))
         if 1.0 not in self.widths:
@@ -141,7 +146,7 @@ class EarlyExitNet(nn.Module):
         check_choice("width", width, self.widths, what="width")
         chans = scaled(self.channels, width)
         small = EarlyExitNet(self.in_channels, self.config["image_size"], chans, self.config["num_classes"],
-                             widths=(1.0,))
+                             widths=(1.0,), seed=None)
         c_in = self.in_channels
         with torch.no_grad():
             for k, c in enumerate(chans):

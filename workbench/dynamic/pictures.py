@@ -25,10 +25,11 @@ def exit_examples(chosen: Tensor, exits: int, per_exit: int = 8) -> list[list[in
 def montage(images: Tensor, rows: list[list[int]], per_row: int, gap: int = 2) -> Tensor:
     """One image: row ``r`` holds ``images[rows[r]]`` side by side (blank where a row is short).
 
-    ``images`` is ``(N, H, W)`` in [0, 1]; the result is ``(R*(H+gap), per_row*(W+gap))``.
+    ``images`` is ``(N, H, W)`` in [0, 1] (0 is the background); the result is
+    ``(R*(H+gap), per_row*(W+gap))``, 0 in the gaps and blanks (finite, so it travels as JSON).
     """
     h, w = images.shape[-2:]
-    out = torch.full((len(rows) * (h + gap), per_row * (w + gap)), float("nan"))
+    out = torch.zeros(len(rows) * (h + gap), per_row * (w + gap))
     for r, idx in enumerate(rows):
         for c, i in enumerate(idx[:per_row]):
             out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[i]
