@@ -23,7 +23,7 @@ import time
 import ipywidgets as widgets
 import torch
 
-from .._checks import check_int
+from .._checks import check_choice, check_int
 from ..report import format_count
 from ..widgets import Dropdown, Slider, error_html, message_box
 from .exits import RULES, check_thresholds, outcome
@@ -42,6 +42,9 @@ class DynamicExplorer:
     def __init__(self, net: EarlyExitNet, data, *, rule: str = "entropy", sample: int = 32, rounds: int = 3,
                  threads: int | None = 1, thresholds: tuple = THRESHOLDS, value: float = 0.1):
         check_int("sample", sample, 1, len(data.y_test))
+        check_choice("rule", rule, RULES, what="exit rule")
+        check_choice("value", value, thresholds, what="threshold")
+        self._suspend = False
         self.net, self.data, self.rule, self.rounds, self.threads = net.eval(), data, rule, rounds, threads
         self.score = RULES[rule]
         self.y = data.y_test
@@ -56,7 +59,7 @@ class DynamicExplorer:
         self.errors: list[BaseException] = []
         self.timings: list[float] = []
         self.controls = {f"threshold_{k + 1}": Slider(options=list(thresholds), value=value,
-                                                      description=f"exit {k + 1} ≤").build(f"threshold_{k + 1}")
+                                                      description=f"exit {k + 1} <").build(f"threshold_{k + 1}")
                          for k in range(net.num_exits - 1)}
         self.controls["width"] = Dropdown(list(net.widths), value=1.0).build("width")
         self.status, self.table = message_box(), widgets.HTML()
@@ -101,8 +104,6 @@ class DynamicExplorer:
         return self._latency[key]
 
     # ------------------------------------------------------------------ updating
-    _suspend = False
-
     def _on_change(self, change) -> None:
         if self._suspend:
             return
