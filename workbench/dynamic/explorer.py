@@ -39,7 +39,7 @@ PER_EXIT = 8                                         # gallery digits per exit
 class DynamicExplorer:
     """Sliders for each early exit's threshold and a width dropdown over a trained :class:`EarlyExitNet`."""
 
-    def __init__(self, net: EarlyExitNet, data, *, rule: str = "entropy", sample: int = 32, rounds: int = 3,
+    def __init__(self, net: EarlyExitNet, data, *, rule: str = "entropy", sample: int = 24, rounds: int = 3,
                  threads: int | None = 1, thresholds: tuple = THRESHOLDS, value: float = 0.1):
         check_int("sample", sample, 1, len(data.y_test))
         check_choice("rule", rule, RULES, what="exit rule")
