@@ -66,6 +66,15 @@ def _precision_explorer(ds):
     return ex, moves
 
 
+def _dynamic_explorer(ds):
+    from workbench import dynamic as dy
+
+    lab = dy.make_explorer(dy.notebook_network(ds), ds)     # notebook 09's explorer, after its training
+    moves = [("threshold_1", v) for v in (0.2, 0.5, 1.0, 0.05, 0.01)] + [("threshold_2", v) for v in (0.01, 0.5)]
+    moves += [("width", 0.5), ("threshold_1", 0.1), ("width", 0.25), ("threshold_2", 0.05)]
+    return lab, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
@@ -73,6 +82,7 @@ CASES = {
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
     "08 precision format, value, scale": (_precision_explorer, 250),
+    "09 exit thresholds and width": (_dynamic_explorer, 250),
 }
 
 
