@@ -63,6 +63,7 @@ bench: env
 	$(BIN)/python benchmarks/quantization.py
 	$(BIN)/python benchmarks/distillation.py
 	$(BIN)/python benchmarks/precision.py
+	$(BIN)/python benchmarks/dynamic.py
 	$(BIN)/python benchmarks/panels.py
 
 lock: env
