@@ -89,3 +89,59 @@ def test_labels_of_any_integer_width_work_and_bad_labels_are_named(ds):
     with pytest.raises(ValueError, match=r"data.y_train must hold class indices in \[0, 9\]"):
         wb.train(wb.build("lenet300"), broken, num_epochs=1, progress=False)
     assert wb.evaluate(wb.build("lenet300"), ds.X_test[:8], ds.y_test[:8].to(torch.int16)) >= 0.0
+
+
+# ---------------------------------------------------------------- structured pruning on any model
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_structured_pruning_on_torchvision_models_keeps_a_floor_per_layer(arch):
+    from workbench import pruning as pr
+    from workbench.pruning.structured import MAX_LAYER_AMOUNT, channel_keep
+
+    model = getattr(torchvision.models, arch)(weights=None).eval()
+    with pytest.raises(ValueError, match="input_shape must be given, the shape"):
+        pr.channel_scores(model, "l1")
+    scores = pr.channel_scores(model, "l1", input_shape=(3, 32, 32))
+    keep = channel_keep(scores, 0.5, "global")
+    assert min(k.float().mean().item() for k in keep.values()) >= 1 - MAX_LAYER_AMOUNT - 1e-9
+    before = wb.count_params(model)
+    pr.remove_channels(model, keep, input_shape=(3, 32, 32))
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 1000)
+    assert wb.count_params(model) < before
+
+
+def test_grouped_convolutions_are_refused_before_anything_is_touched():
+    from workbench import pruning as pr
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1, groups=4),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"layer '2' is a grouped convolution \(groups=4"):
+        pr.channel_scores(model, "l1", input_shape=(3, 8, 8))
+    with pytest.raises(ValueError, match="grouped convolution"):
+        pr.remove_channels(model, {"0": torch.ones(16, dtype=torch.bool)}, input_shape=(3, 8, 8))
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_a_failure_mid_surgery_leaves_the_model_whole(monkeypatch):
+    from workbench import pruning as pr
+    from workbench.pruning import structured
+
+    model = wb.build("vgg")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    keep = structured.channel_keep(pr.channel_scores(model, "l1"), 0.5)
+    calls = {"n": 0}
+    real = structured.prune_in_channels
+
+    def fail_on_second(*args, **kwargs):                  # the first layer is already cut when this raises
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("forced failure mid-way")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(structured, "prune_in_channels", fail_on_second)
+    with pytest.raises(RuntimeError, match="forced failure"):
+        pr.remove_channels(model, keep)
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in state.items()}
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())

@@ -31,7 +31,7 @@ from .masks import SCOPES, zero_weights
 from .scores import channel_scores, weight_scores
 from .schedules import fine_tune_masked
 from .sensitivity import DEFAULT_AMOUNTS, sensitivity
-from .structured import prune_channels
+from .structured import MAX_LAYER_AMOUNT, prune_channels
 
 
 class Pruner:
@@ -159,7 +159,8 @@ def make_explorer(model: str = "lenet5", data=None, *, amount: float = 0.5, crit
                 "scope": Toggle(list(SCOPES), value=scope)}
     explorer = Explorer(compress, controls, baseline=baseline, data=data, encoding=["fp32", "csr"],
                         actions={"fine-tune": fine_tune}, latency=latency, budget_s=budget_s,
-                        title=f"pruning {model}: amount, criterion, structure, scope")
+                        title=f"pruning {model}: amount, criterion, structure, scope "
+                              f"(global filter pruning keeps ≥ {1 - MAX_LAYER_AMOUNT:.0%} of each layer)")
     explorer.pruner = pruner
     explorer.sensitivity = SensitivityPanel(explorer, pruner, data)
     explorer.panel.children = (*explorer.panel.children, explorer.sensitivity.widget)

@@ -93,6 +93,15 @@ def channel_groups(model: nn.Module, input_shape: Sequence[int] | None = None) -
     ``input_shape`` (C, H, W) is needed only for a model without a workbench ``config``
     that Torch-Pruning must trace.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    for name, m in _plain_modules(model):
+        if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels:
+            raise ValueError(
+                f"layer {name!r} is a grouped convolution (groups={m.groups}, {m.in_channels}->{m.out_channels} "
+                f"channels): removing its channels would have to keep all {m.groups} groups the same size, which "
+                "structured pruning here does not do. It handles ordinary (groups=1) and depthwise convolutions; "
+                "use unstructured pruning (weight_scores, mask_weights) for this model")
     if is_chain(model):
         return _chain_groups(model)
     return _graph_groups(model, input_shape)
@@ -122,7 +131,8 @@ def example_input(model: nn.Module, input_shape: Sequence[int] | None = None) ->
         elif "in_features" in config:
             input_shape = (config["in_features"],)
         else:
-            raise ValueError("input_shape must be given (C, H, W) for a model without a workbench config")
+            raise ValueError("input_shape must be given, the shape (C, H, W) of one example, for a model without "
+                             "a workbench config (a torchvision network, your own): e.g. input_shape=(3, 32, 32)")
     return torch.zeros(1, *input_shape)
 
 
@@ -159,7 +169,7 @@ def _graph_groups(model: nn.Module, input_shape) -> list[ChannelGroup]:
             if name is None:
                 continue
             if isinstance(mod, PRUNABLE):
-                depthwise = isinstance(mod, nn.Conv2d) and mod.groups > 1
+                depthwise = isinstance(mod, nn.Conv2d) and mod.groups > 1 and mod.groups == mod.in_channels
                 (producers if handler == "prune_out_channels" or depthwise else consumers).add(name)
             elif isinstance(mod, NORMS):
                 norms.add(name)

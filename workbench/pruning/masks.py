@@ -20,6 +20,8 @@ exactly ``round(amount * n)`` entries go, ties broken by position.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 
 import torch
@@ -75,14 +77,16 @@ def layerwise(scores: Mapping[str, Tensor], amount: float) -> dict[str, Tensor]:
 
 
 def global_threshold(scores: Mapping[str, Tensor], amount: float, *, normalize: bool = False,
-                     min_keep: int = 0) -> dict[str, Tensor]:
+                     min_keep: int = 0, max_layer_amount: float = 1.0) -> dict[str, Tensor]:
     """One threshold across every tensor: remove the ``amount`` lowest scores overall.
 
     Layers then lose different fractions: those with many small scores lose most.
     ``normalize=True`` divides each tensor's scores by their L2 norm first, which
     makes scores of different layers comparable (Molchanov et al. 2017 do this for
     Taylor scores). ``min_keep`` keeps at least that many entries of each tensor (a
-    layer with no channel left would cut the network in two).
+    layer with no channel left would cut the network in two), and ``max_layer_amount``
+    caps the fraction any one tensor loses (Torch-Pruning's per-layer maximum ratio):
+    without it a global threshold can leave a layer of 1,280 channels with one.
 
     >>> m = global_threshold({"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([3.0, 4.0])}, 0.5)
     >>> m["a"].tolist(), m["b"].tolist()
@@ -90,11 +94,16 @@ def global_threshold(scores: Mapping[str, Tensor], amount: float, *, normalize: 
     """
     amount = check_fraction("amount", amount, high_inclusive=False)
     check_int("min_keep", min_keep, 0)
-    if not scores:
-        raise ValueError("scores must hold at least one tensor")
+    max_layer_amount = check_fraction("max_layer_amount", max_layer_amount)
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError("scores must map names to score tensors, with at least one tensor")
     names = list(scores)
     flats = []
     for name in names:
+        if not isinstance(scores[name], Tensor):
+            raise TypeError(f"scores[{name!r}] must be a tensor, got {type(scores[name]).__name__}")
+        if not torch.isfinite(scores[name]).all():
+            raise ValueError(f"scores[{name!r}] holds nan or inf values: a threshold over them means nothing")
         s = scores[name].detach().reshape(-1).float()
         if normalize:
             norm = s.norm()
@@ -105,17 +114,22 @@ def global_threshold(scores: Mapping[str, Tensor], amount: float, *, normalize: 
     for name, s in zip(names, flats):
         keep = keep_flat[start:start + s.numel()].clone()
         start += s.numel()
-        short = min(min_keep, s.numel()) - int(keep.sum())
-        if short > 0:                                # restore this layer's best-scored entries
+        floor = max(min(min_keep, s.numel()), math.ceil(round((1 - max_layer_amount) * s.numel(), 6)))
+        if floor - int(keep.sum()) > 0:              # restore this layer's best-scored entries
             best = torch.argsort(s, descending=True, stable=True)
-            keep[best[:min(min_keep, s.numel())]] = True
+            keep[best[:floor]] = True
         out[name] = keep.reshape(scores[name].shape)
     return out
 
 
 def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *, normalize: bool = False,
-               min_keep: int = 0) -> dict[str, Tensor]:
-    """``layerwise`` or ``global_threshold``, chosen by ``scope`` ("layer" or "global")."""
+               min_keep: int = 0, max_layer_amount: float = 1.0) -> dict[str, Tensor]:
+    """``layerwise`` or ``global_threshold``, chosen by ``scope`` ("layer" or "global").
+
+    >>> keep_masks({"a": torch.tensor([1.0, 2.0, 3.0, 4.0]), "b": torch.tensor([9.0, 9.0])}, 0.5, "global",
+    ...            max_layer_amount=0.5)["a"].tolist()
+    [False, False, True, True]
+    """
     check_choice("scope", scope, SCOPES)
     if scope == "layer":
         masks = layerwise(scores, amount)
@@ -123,7 +137,7 @@ def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer"
             masks = {n: m if int(m.sum()) >= min(min_keep, m.numel()) else threshold(scores[n], 1 - min_keep / m.numel())
                      for n, m in masks.items()}
         return masks
-    return global_threshold(scores, amount, normalize=normalize, min_keep=min_keep)
+    return global_threshold(scores, amount, normalize=normalize, min_keep=min_keep, max_layer_amount=max_layer_amount)
 
 
 # ---------------------------------------------------------------- masks on a model

@@ -110,17 +110,19 @@ def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: 
 
 
 def channel_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: str = "val", seed: int = 0,
-                   num_examples: int | None = None, groups: Sequence[ChannelGroup] | None = None) -> dict[str, Tensor]:
+                   num_examples: int | None = None, groups: Sequence[ChannelGroup] | None = None,
+                   input_shape: Sequence[int] | None = None) -> dict[str, Tensor]:
     """One score per output channel of every channel group (keyed by group name), higher = keep.
 
     Weight criteria score each producer's filters; activation criteria score each
-    site's output; a group with several members sums them.
+    site's output; a group with several members sums them. ``input_shape`` (C, H, W)
+    traces a model without a workbench config (a torchvision network, your own).
     """
     entry = C.get(criterion, "structured")
     needs = entry.needs_for("structured")
     if needs and data is None:
         raise ValueError(f"criterion {criterion!r} needs data (activations on the {split} split): pass data=")
-    groups = list(groups) if groups is not None else channel_groups(model)
+    groups = list(groups) if groups is not None else channel_groups(model, input_shape)
     sites = sorted({s for g in groups for s in g.sites}) if needs else []
     stats = collect(model, data, sites, needs, split=split, num_examples=num_examples) if needs else {}
     out = {}

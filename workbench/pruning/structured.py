@@ -20,6 +20,7 @@ so ``workbench.build(**model.config)`` rebuilds the smaller architecture.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -144,24 +145,44 @@ def _check_keep(groups: Sequence[ChannelGroup], keep: Mapping[str, Tensor]) -> d
     return out
 
 
-def remove_channels(model: nn.Module, keep: Mapping[str, Tensor], *, method: str = "auto") -> nn.Module:
+def remove_channels(model: nn.Module, keep: Mapping[str, Tensor], *, method: str = "auto",
+                    input_shape: Sequence[int] | None = None) -> nn.Module:
     """Physically remove the channels whose ``keep`` entry is False, per group; in place.
 
     ``method="hand"`` does the surgery layer by layer (plain chains only);
     ``"dependency_graph"`` uses Torch-Pruning; ``"auto"`` picks hand for chains.
+    ``input_shape`` (C, H, W) traces a model without a workbench config (a torchvision
+    network, your own). Everything is checked before the first layer is touched, and
+    the surgery runs on a copy that replaces the model's layers only when it succeeds:
+    an error never leaves a half-pruned model.
     """
     check_choice("method", method, METHODS)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if any(parametrize.is_parametrized(m) for m in model.modules()):
         raise ValueError("model holds parametrized masks; remove_channels needs a plain model "
                          "(workbench.weights.plain_copy)")
-    groups = channel_groups(model)
+    groups = channel_groups(model, input_shape)
     keep = _check_keep(groups, keep)
     if method == "auto":
         method = "hand" if is_chain(model) else "dependency_graph"
+    if method == "hand" and not is_chain(model):
+        raise ValueError("method='hand' handles the plain chains (lenet300, lenet5, vgg); "
+                         "use method='dependency_graph' for residual or depthwise models")
+    work = copy.deepcopy(model)                     # surgery on a copy; swapped in when it succeeded
+    _surgery(work, groups, keep, method, input_shape)
+    _swap_in(model, work)
+    sync_config(model)
+    return model
+
+
+def _swap_in(model: nn.Module, work: nn.Module) -> None:
+    """Make ``model`` hold ``work``'s (pruned) submodules and parameters, keeping its identity."""
+    model.__dict__.update({k: v for k, v in work.__dict__.items() if k != "config"})
+
+
+def _surgery(model: nn.Module, groups, keep, method: str, input_shape) -> None:
     if method == "hand":
-        if not is_chain(model):
-            raise ValueError("method='hand' handles the plain chains (lenet300, lenet5, vgg); "
-                             "use method='dependency_graph' for residual or depthwise models")
         for g in groups:
             if g.name in keep:
                 drop = (~keep[g.name]).nonzero().flatten().tolist()
@@ -174,7 +195,7 @@ def remove_channels(model: nn.Module, keep: Mapping[str, Tensor], *, method: str
     else:
         import torch_pruning as tp
 
-        graph = dependency_graph(model)
+        graph = dependency_graph(model, input_shape)
         for g in groups:
             if g.name in keep:
                 drop = (~keep[g.name]).nonzero().flatten().tolist()
@@ -183,18 +204,18 @@ def remove_channels(model: nn.Module, keep: Mapping[str, Tensor], *, method: str
                 root = names_to_module(model, g.name)
                 fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
                 graph.get_pruning_group(root, fn, drop).prune()
-    sync_config(model)
-    return model
 
 
-def mask_channels(model: nn.Module, keep: Mapping[str, Tensor]) -> nn.Module:
+def mask_channels(model: nn.Module, keep: Mapping[str, Tensor], *,
+                  input_shape: Sequence[int] | None = None) -> nn.Module:
     """The soft version of :func:`remove_channels`: zero the channels with parametrized masks.
 
     Masks each producer's filter rows and bias and each norm's weight and bias, so the
     channel's output is exactly zero, as if it were removed (the tests check this).
     """
-    keep = _check_keep(channel_groups(model), keep)
-    groups = {g.name: g for g in channel_groups(model)}
+    all_groups = channel_groups(model, input_shape)
+    keep = _check_keep(all_groups, keep)
+    groups = {g.name: g for g in all_groups}
     masks = {}
     for name, k in keep.items():
         g = groups[name]
@@ -207,19 +228,33 @@ def mask_channels(model: nn.Module, keep: Mapping[str, Tensor]) -> nn.Module:
     return apply_masks(model, masks)
 
 
-def channel_keep(scores: Mapping[str, Tensor], amount: float, scope: str = "layer") -> dict[str, Tensor]:
+# With a global threshold no layer loses more than this fraction of its channels: a floor of
+# 10% per layer, as Torch-Pruning's per-layer maximum ratio (one global threshold emptied
+# all but 1 of MobileNetV2's 1,280 final channels without it).
+MAX_LAYER_AMOUNT = 0.9
+
+
+def channel_keep(scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *,
+                 max_layer_amount: float = MAX_LAYER_AMOUNT) -> dict[str, Tensor]:
     """Keep-masks per channel group: the ``amount`` lowest-scored channels go, at least one stays.
 
     Global thresholds compare L2-normalised scores (Molchanov et al. 2017), since raw
-    scores of different layers live on different scales.
+    scores of different layers live on different scales, and take at most
+    ``max_layer_amount`` of any one group.
+
+    >>> a = torch.cat([torch.full((19,), 1e-3), torch.ones(1)])      # one strong channel, 19 idle
+    >>> keep = channel_keep({"a": a, "b": torch.ones(20)}, 0.5, "global")
+    >>> int(keep["a"].sum()), int(channel_keep({"a": a, "b": torch.ones(20)}, 0.5, "global",
+    ...                                        max_layer_amount=1.0)["a"].sum())
+    (2, 1)
     """
-    return keep_masks(scores, amount, scope, normalize=True, min_keep=1)
+    return keep_masks(scores, amount, scope, normalize=True, min_keep=1, max_layer_amount=max_layer_amount)
 
 
 def prune_channels(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *,
-                   method: str = "auto") -> nn.Module:
+                   method: str = "auto", input_shape: Sequence[int] | None = None) -> nn.Module:
     """Remove the ``amount`` lowest-scored channels of every group (``scores`` from ``channel_scores``)."""
-    return remove_channels(model, channel_keep(scores, amount, scope), method=method)
+    return remove_channels(model, channel_keep(scores, amount, scope), method=method, input_shape=input_shape)
 
 
 def sync_config(model: nn.Module) -> dict | None:
