@@ -145,3 +145,25 @@ def test_a_failure_mid_surgery_leaves_the_model_whole(monkeypatch):
         pr.remove_channels(model, keep)
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in state.items()}
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_nan_scales_and_masks_that_are_not_zero_or_one_are_refused():
+    from workbench.pruning.masks import apply_masks
+    from workbench.quantization import affine
+
+    x = torch.tensor([0.1, 0.2])
+    for scale in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="scale must be > 0 and finite"):
+            affine.quantize(x, torch.tensor(scale), torch.tensor(0))
+    with pytest.raises(ValueError, match="zero_point must be finite"):
+        affine.quantize(x, torch.tensor(0.1), torch.tensor(float("nan")))
+    with pytest.raises(ValueError, match="x holds nan or inf"):
+        affine.quantize(torch.tensor([float("nan")]), torch.tensor(0.1), torch.tensor(0))
+    with pytest.raises(ValueError, match="lo and hi must be finite"):
+        affine.qparams(torch.tensor(float("-inf")), torch.tensor(1.0))
+    model = wb.build("lenet300")
+    w = model.classifier[1].weight
+    for bad in (0.5, 2.0, float("nan")):
+        with pytest.raises(ValueError, match="must hold only 0 and 1"):
+            apply_masks(model, {"classifier.1.weight": torch.full_like(w, bad)})
+    apply_masks(model, {"classifier.1.weight": torch.ones_like(w)})          # 0/1 floats are fine

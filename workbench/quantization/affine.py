@@ -111,6 +111,8 @@ def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) ->
     """
     qmin, qmax = qrange(bits, symmetric)
     lo, hi = torch.as_tensor(lo), torch.as_tensor(hi)
+    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+        raise ValueError("lo and hi must be finite: a range with nan or inf gives no usable scale")
     if torch.any(lo > hi):
         raise ValueError("lo must not exceed hi")
     dtype = lo.dtype if lo.is_floating_point() else torch.float32
@@ -154,9 +156,19 @@ def quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, sym
     dtype = _dtype(bits, x)
     s = _bcast(torch.as_tensor(scale), x, axis).to(dtype)
     z = _bcast(torch.as_tensor(zero_point), x, axis).to(dtype)
-    if torch.any(s <= 0):
-        raise ValueError("scale must be > 0")
+    if not torch.isfinite(s).all() or torch.any(s <= 0):
+        raise ValueError(f"scale must be > 0 and finite, got {_worst(s)}")
+    if not torch.isfinite(z).all():
+        raise ValueError(f"zero_point must be finite, got {_worst(z)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds nan or inf values: they have no integer code")
     return (torch.round(x.to(dtype) / s) + z).clamp(qmin, qmax).to(torch.int64)
+
+
+def _worst(t: Tensor) -> str:
+    """The first offending value of a scale or zero point, for an error message."""
+    bad = t[~torch.isfinite(t) | (t <= 0)] if t.is_floating_point() else t
+    return f"{float(bad.reshape(-1)[0]):g}" if bad.numel() else f"{float(t.reshape(-1)[0]):g}"
 
 
 def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None = None,
