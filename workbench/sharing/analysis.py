@@ -88,3 +88,28 @@ def hash_share(model: nn.Module, bits: int, *, seed: int = 0) -> nn.Module:
         parametrize.register_parametrization(layer, "weight",
                                              SharedWeight(book, bucket.reshape(layer.weight.shape)), unsafe=True)
     return model
+
+
+def compare_rules(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.Series:
+    """Validation accuracy of ``model`` shared at ``bits`` (every layer): untrained, and after each update rule."""
+    from .shared import RULES, fine_tune_centroids
+
+    shared = share_weights(deep_copy(model), bits, bits)
+    out = {"no fine-tuning": evaluate(plain_copy(shared), data.X_val, data.y_val)}
+    for rule in RULES:
+        tuned = fine_tune_centroids(deep_copy(shared), data, rule=rule, num_epochs=num_epochs, lr=lr)
+        out[f"rule: {rule}"] = evaluate(tuned, data.X_val, data.y_val)
+    return pd.Series(out, name=f"val accuracy, {bits} bits")
+
+
+def compare_hashing(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.DataFrame:
+    """k-means against hashed assignment (HashedNets) at the same codebook size, before and after fine-tuning."""
+    from .shared import fine_tune_centroids
+
+    rows = {}
+    for label, make in (("k-means", lambda m: share_weights(m, bits, bits)), ("hash", lambda m: hash_share(m, bits))):
+        shared = make(deep_copy(model))
+        tuned = fine_tune_centroids(deep_copy(shared), data, num_epochs=num_epochs, lr=lr)
+        rows[label] = {"before fine-tuning": evaluate(plain_copy(shared), data.X_val, data.y_val),
+                       "after fine-tuning": evaluate(tuned, data.X_val, data.y_val)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"assignment ({bits} bits)")

@@ -20,13 +20,14 @@ from torch import nn
 
 from .._checks import check_choice, check_fraction, check_int
 from ..baselines import get_baseline
-from ..encodings import decoded_model, encode, header
+from ..encodings import decoded_model, encode
 from ..pruning.groups import weight_layers
 from ..pruning.masks import apply_masks, threshold
 from ..train import evaluate, fine_tune
 from ..weights import deep_copy, plain_copy
 from .kmeans import INITS
 from .shared import fine_tune_centroids, layer_bits, share_weights
+from .storage import encode_tensor
 
 STAGES = {"baseline": "fp32", "pruned": "pruned", "+ shared": "pruned_shared", "+ Huffman": "deep_compression"}
 
@@ -55,7 +56,8 @@ class Recipe:
 # The recipes the notebook and benchmarks/sharing.py use (chosen on the validation split).
 RECIPES = {
     "lenet300": Recipe(amounts=(0.95, 0.92, 0.7), fc_bits=5, prune_epochs=3),
-    "lenet5": Recipe(amounts=(0.4, 0.85, 0.97, 0.93, 0.8), conv_bits=5, conv_index_bits=5, fc_bits=5),
+    "lenet5": Recipe(amounts=(0.3, 0.8, 0.96, 0.9, 0.75), conv_bits=4, conv_index_bits=5, fc_bits=4,
+                     prune_rounds=3),
 }
 
 
@@ -127,19 +129,19 @@ def measure_stages(name: str, recipe: Recipe, models: dict[str, nn.Module], data
 
 def layer_table(run: Run) -> pd.DataFrame:
     """Per layer, like Han et al.'s tables: weights, % kept, weight and index bits per entry, compression."""
-    heads = {stage: {e["name"]: e for e in header(run.blobs[stage])["tensors"]} for stage in STAGES}
     bits = layer_bits(run.models["pruned"], run.recipe.conv_bits, run.recipe.fc_bits)
     rows = {}
     for layer in bits:
-        name = f"{layer}.weight"
         n = int(run.models["baseline"].get_submodule(layer).weight.numel())
-        shared, huff = heads["+ shared"][name], heads["+ Huffman"][name]
+        weight = run.models["+ shared"].get_submodule(layer).weight.detach()
+        shared, s_payload, _ = encode_tensor(weight, "relative_shared", **run.recipe.options())
+        huff, h_payload, _ = encode_tensor(weight, "relative_huffman", **run.recipe.options())
         kept = int((run.models["pruned"].get_submodule(layer).weight != 0).sum())
-        m = huff["meta"]["m"]
+        m = max(huff["m"], 1)
         rows[layer] = {"weights": n, "kept %": 100 * kept / n,
-                       "weight bits (P+Q)": shared["meta"]["vb"], "weight bits (P+Q+H)": huff["meta"]["vn"] / max(m, 1),
-                       "index bits (P+Q)": shared["meta"]["ib"], "index bits (P+Q+H)": huff["meta"]["gn"] / max(m, 1),
-                       "size % (P+Q)": 100 * shared["size"] / (4 * n), "size % (P+Q+H)": 100 * huff["size"] / (4 * n)}
+                       "weight bits (P+Q)": shared["vb"], "weight bits (P+Q+H)": huff["vn"] / m,
+                       "index bits (P+Q)": shared["ib"], "index bits (P+Q+H)": huff["gn"] / m,
+                       "size % (P+Q)": 100 * len(s_payload) / (4 * n), "size % (P+Q+H)": 100 * len(h_payload) / (4 * n)}
     return pd.DataFrame.from_dict(rows, orient="index").round(2)
 
 

@@ -30,11 +30,12 @@ def centroids(weight: Tensor, bits: int = 4, *, title: str = "one layer's non-ze
     return finish(fig)
 
 
-def huffman_view(weight: Tensor, codebook_index: np.ndarray, index_bits: int = 5):
-    """How often each gap and each codebook index occurs, with its Huffman code length."""
+def huffman_view(weight: Tensor, index_bits: int = 5):
+    """How often each gap and each codebook index of a shared layer occurs, with its Huffman code length."""
     flat = weight.detach().reshape(-1).numpy()
     gaps, _ = relative_indices(np.flatnonzero(flat), index_bits)
-    streams = {"gaps (relative indices)": gaps - 1, "codebook indices": np.asarray(codebook_index)}
+    _, index = np.unique(flat[flat != 0], return_inverse=True)
+    streams = {"gaps (relative indices)": gaps - 1, "codebook indices": index}
     fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), dpi=90)
     for ax, (label, sym) in zip(axes, streams.items()):
         counts = np.bincount(sym)

@@ -27,6 +27,7 @@ Options: ``conv_bits`` / ``fc_bits`` (codebook bits; more distinct values than
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import torch
@@ -37,7 +38,11 @@ from .._checks import check_choice, check_int
 from ..encodings import huffman_lengths, pack_bits, unpack_bits
 
 MODES = ("relative", "relative_shared", "relative_huffman")
-PARTS = ("values", "indices", "fillers", "codebook", "code tables")   # where a tensor's bytes go
+PARTS = ("values", "indices", "fillers", "codebook", "tables")   # where a tensor's bytes go
+# each payload starts with its counts in binary (the JSON header would spend several times more)
+PREFIX = {"relative": "<IB", "relative_shared": "<IBHB", "relative_huffman": "<IBHII"}
+FIELDS = {"relative": ("m", "ib"), "relative_shared": ("m", "ib", "k", "vb"),
+          "relative_huffman": ("m", "ib", "k", "gn", "vn")}
 LENGTH_BITS = 5                                   # each Huffman code length is stored in 5 bits
 
 
@@ -155,9 +160,13 @@ def encode_tensor(t: Tensor, mode: str = "relative_huffman", *, conv_bits: int =
                   conv_index_bits: int = 8, fc_index_bits: int = 5) -> tuple[dict, bytes, dict]:
     """``(meta, payload, parts)`` of one weight tensor; ``parts`` splits the payload's bytes by ``PARTS``.
 
+    ``meta`` lists the counts (entries ``m``, index bits ``ib``, codebook size ``k``, …) that
+    the payload also carries in its first bytes; ``tables`` holds those and the Huffman code lengths.
+
     >>> t = torch.tensor([[0.0, 0.5, 0.0, -0.5], [0.0, 0.0, 0.0, 0.5]])
     >>> meta, payload, parts = encode_tensor(t, "relative_shared", fc_bits=2, fc_index_bits=2)
-    >>> torch.equal(decode_tensor(meta, payload, (2, 4), torch.float32), t), sum(parts.values()) == len(payload)
+    >>> back = decode_tensor({"mode": "relative_shared"}, payload, (2, 4), torch.float32)
+    >>> torch.equal(back, t), sum(parts.values()) == len(payload)
     (True, True)
     """
     check_choice("mode", mode, MODES, what="storage mode")
@@ -175,7 +184,7 @@ def encode_tensor(t: Tensor, mode: str = "relative_huffman", *, conv_bits: int =
     gap_bytes = pack_bits(gaps - 1, ib)
     if mode == "relative":
         parts.update(values=4 * (m - n_fill), indices=len(gap_bytes) - n_fill * ib / 8, fillers=n_fill * (4 + ib / 8))
-        return meta, gap_bytes + values.tobytes(), parts
+        return _framed(mode, meta, gap_bytes + values.tobytes(), parts)
     book, index, exact = _codebook(values, filler, _bits_for(t, conv_bits, fc_bits))
     meta.update(k=len(book), exact=exact)
     parts["codebook"] = 4 * len(book)
@@ -185,19 +194,29 @@ def encode_tensor(t: Tensor, mode: str = "relative_huffman", *, conv_bits: int =
         meta["vb"] = vb
         parts.update(values=len(index_bytes) - n_fill * vb / 8, indices=len(gap_bytes) - n_fill * ib / 8,
                      fillers=n_fill * (vb + ib) / 8)
-        return meta, book.tobytes() + gap_bytes + index_bytes, parts
+        return _framed(mode, meta, book.tobytes() + gap_bytes + index_bytes, parts)
     gap_len, gap_stream, gap_bits = huffman_stream(gaps - 1, 2**ib)
     idx_len, idx_stream, idx_bits = huffman_stream(index, max(len(book), 1))
     tables = pack_bits(gap_len, LENGTH_BITS) + pack_bits(idx_len, LENGTH_BITS)
     meta.update(gn=gap_bits, vn=idx_bits)
     fill_gap, fill_idx = int(gap_len[gaps[filler] - 1].sum()), int(idx_len[index[filler]].sum())
     parts.update(values=len(idx_stream) - fill_idx / 8, indices=len(gap_stream) - fill_gap / 8,
-                 fillers=(fill_gap + fill_idx) / 8, **{"code tables": len(tables)})
-    return meta, book.tobytes() + tables + gap_stream + idx_stream, parts
+                 fillers=(fill_gap + fill_idx) / 8, tables=len(tables))
+    return _framed(mode, meta, book.tobytes() + tables + gap_stream + idx_stream, parts)
+
+
+def _framed(mode: str, meta: dict, body: bytes, parts: dict) -> tuple[dict, bytes, dict]:
+    prefix = struct.pack(PREFIX[mode], *(meta[f] for f in FIELDS[mode]))
+    parts["tables"] += len(prefix)
+    return meta, prefix + body, parts
 
 
 def decode_tensor(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
-    """Inverse of :func:`encode_tensor` (the meta says which mode wrote it)."""
+    """Inverse of :func:`encode_tensor`: ``meta`` names the mode (``{"mode": ...}``); counts come from the payload."""
+    mode = meta.get("mode") or next(mo for mo, f in FIELDS.items() if set(f) == set(meta) - {"exact"})
+    size = struct.calcsize(PREFIX[mode])
+    meta = {**meta, **dict(zip(FIELDS[mode], struct.unpack(PREFIX[mode], payload[:size])))}
+    payload = payload[size:]
     m, ib, n = meta["m"], meta["ib"], int(np.prod(shape))
     gap_size = math.ceil(m * ib / 8)
     if "k" not in meta:                                       # relative: gaps + fp32 values
@@ -233,8 +252,12 @@ def _codec(mode: str):
                fc_index_bits: int = 5) -> tuple[dict, bytes]:
         meta, payload, _ = encode_tensor(t, mode, conv_bits=conv_bits, fc_bits=fc_bits,
                                          conv_index_bits=conv_index_bits, fc_index_bits=fc_index_bits)
-        return meta, payload
+        return ({"exact": meta["exact"]} if "exact" in meta else {}), payload   # counts travel in the payload
     return encode
+
+
+def _decoder(mode: str):
+    return lambda meta, payload, shape, dtype: decode_tensor({**meta, "mode": mode}, payload, shape, dtype)
 
 
 def _weights(codec: str):
@@ -248,13 +271,15 @@ STAGE_ENCODINGS = {"pruned": "relative", "pruned_shared": "relative_shared", "de
 def register() -> None:
     """Register the three codecs and their encodings (importing ``workbench.sharing`` does this)."""
     for mode in MODES:
-        encodings.register_codec(mode, _codec(mode), decode_tensor, lossless=mode == "relative")
+        encodings.register_codec(mode, _codec(mode), _decoder(mode), lossless=mode == "relative")
     for name, codec in STAGE_ENCODINGS.items():
         encodings.register_encoding(name, _weights(codec))
 
 
 def breakdown(model, encoding: str = "deep_compression", **options):
     """Bytes of ``encode(model, encoding)`` split into ``PARTS`` plus ``biases`` and ``header``; sums to the total.
+
+    ``header`` is the encoding's JSON header (names, shapes, codecs) and its framing.
 
     One row per tensor (and a ``header`` row); column ``bytes`` is the tensor's payload.
     """
