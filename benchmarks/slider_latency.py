@@ -57,12 +57,22 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _sharing_explorer(ds):
+    from workbench.sharing import make_explorer
+
+    ex = make_explorer(ds)                          # notebook 03's explorer (latency on its button)
+    moves = [("sparsity", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("fc_bits", v) for v in (2, 3, 5, 6)]
+    moves += [("conv_bits", v) for v in (3, 6)] + [("init", "density"), ("init", "random")]
+    return ex, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
 }
 
 
