@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -247,10 +248,25 @@ def decode_tensor(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) 
 # ---------------------------------------------------------------- codecs and encodings
 
 
+_RECENT: OrderedDict = OrderedDict()      # the last few tensors encoded: the explorer encodes each twice
+
+
+def encode_cached(t: Tensor, mode: str, **options) -> tuple[dict, bytes, dict]:
+    """:func:`encode_tensor`, remembering the last 64 results (keyed by the tensor's bytes and the options)."""
+    data = t.detach().cpu().contiguous()
+    key = (mode, tuple(data.shape), tuple(sorted(options.items())), hash(data.numpy().tobytes()))
+    if key not in _RECENT:
+        _RECENT[key] = encode_tensor(data, mode, **options)
+        while len(_RECENT) > 64:
+            _RECENT.popitem(last=False)
+    meta, payload, parts = _RECENT[key]
+    return dict(meta), payload, dict(parts)
+
+
 def _codec(mode: str):
     def encode(t: Tensor, conv_bits: int = 8, fc_bits: int = 5, conv_index_bits: int = 8,
                fc_index_bits: int = 5) -> tuple[dict, bytes]:
-        meta, payload, _ = encode_tensor(t, mode, conv_bits=conv_bits, fc_bits=fc_bits,
+        meta, payload, _ = encode_cached(t, mode, conv_bits=conv_bits, fc_bits=fc_bits,
                                          conv_index_bits=conv_index_bits, fc_index_bits=fc_index_bits)
         return ({"exact": meta["exact"]} if "exact" in meta else {}), payload   # counts travel in the payload
     return encode
@@ -297,7 +313,7 @@ def breakdown(model, encoding: str = "deep_compression", **options):
         if policy(name, t) == "raw":
             rows[name] = {**dict.fromkeys(PARTS, 0.0), "biases": float(t.numel() * t.element_size())}
         else:
-            _, payload, parts = encode_tensor(t.detach().cpu(), mode, **options)
+            _, payload, parts = encode_cached(t, mode, **options)
             rows[name] = {**parts, "biases": 0.0}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.loc["header"] = 0.0
