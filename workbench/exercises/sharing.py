@@ -84,12 +84,10 @@ def _no_fillers(positions, bits):
     return gaps, [False] * len(gaps)
 
 
-def _from_zero(positions, bits):
-    return ref.relative_indices([positions[0] + 1, *positions[1:]] if positions else [], bits) if positions else ([], [])
-
-
-def _short_span(positions, bits):
-    gaps, filler, prev, span = [], [], -1, 2**bits - 1
+def _loop(positions, bits, *, start=-1, span=None):
+    """Relative indices by a loop, with a different start or filler spacing (models of two mistakes)."""
+    span = span or 2**bits
+    gaps, filler, prev = [], [], start
     for p in positions:
         d = p - prev
         while d > span:
@@ -100,6 +98,14 @@ def _short_span(positions, bits):
         filler.append(False)
         prev = p
     return gaps, filler
+
+
+def _from_zero(positions, bits):
+    return _loop(positions, bits, start=0)
+
+
+def _short_span(positions, bits):
+    return _loop(positions, bits, span=2**bits - 1)
 
 
 _relative = Exercise(

@@ -17,15 +17,17 @@ from . import kmeans, storage
 storage.register()          # before the modules below use the encodings
 
 from . import analysis, explorer, pipeline, plots, shared  # noqa: E402
-from .analysis import compare_hashing, compare_inits, compare_rules, compression_rate, filler_table, hash_share, rate_check  # noqa: E402
+from .analysis import (compare_hashing, compare_inits, compare_rules, compression_rate,  # noqa: E402
+                       filler_table, hash_share, rate_check)
 from .explorer import make_explorer  # noqa: E402
 from .kmeans import INITS, init_centroids, kmeans_1d, share  # noqa: E402
 from .pipeline import PAPER, RECIPES, STAGES, Recipe, Run, deep_compress, layer_table, side_by_side  # noqa: E402
 from .shared import RULES, centroid_gradient, fine_tune_centroids, share_weights  # noqa: E402
 from .storage import breakdown, decode_tensor, encode_tensor, positions, relative_indices  # noqa: E402
 
-__all__ = ["analysis", "compare_hashing", "compare_inits", "compare_rules", "compression_rate", "filler_table", "hash_share", "plots", "rate_check",
-           "INITS", "PAPER", "RECIPES", "RULES", "STAGES", "Recipe", "Run", "breakdown", "centroid_gradient",
-           "decode_tensor", "deep_compress", "encode_tensor", "explorer", "fine_tune_centroids", "init_centroids",
-           "kmeans", "kmeans_1d", "layer_table", "make_explorer", "pipeline", "positions", "relative_indices",
-           "share", "share_weights", "shared", "side_by_side", "storage"]
+__all__ = ["INITS", "PAPER", "RECIPES", "RULES", "STAGES", "Recipe", "Run", "analysis", "breakdown",
+           "centroid_gradient", "compare_hashing", "compare_inits", "compare_rules", "compression_rate",
+           "decode_tensor", "deep_compress", "encode_tensor", "explorer", "filler_table", "fine_tune_centroids",
+           "hash_share", "init_centroids", "kmeans", "kmeans_1d", "layer_table", "make_explorer", "pipeline",
+           "plots", "positions", "rate_check", "relative_indices", "share", "share_weights", "shared",
+           "side_by_side", "storage"]
