@@ -75,6 +75,17 @@ def _dynamic_explorer(ds):
     return lab, moves
 
 
+
+
+def _sharing_explorer(ds):
+    from workbench.sharing import make_explorer
+
+    ex = make_explorer(ds)                          # notebook 03's explorer (latency on its button)
+    moves = [("sparsity", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("fc_bits", v) for v in (2, 3, 5, 6)]
+    moves += [("conv_bits", v) for v in (3, 6)] + [("init", "density"), ("init", "random")]
+    return ex, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
@@ -83,6 +94,7 @@ CASES = {
     "06 distillation temperature": (_distillation_explorer, 100),
     "08 precision format, value, scale": (_precision_explorer, 250),
     "09 exit thresholds and width": (_dynamic_explorer, 250),
+    "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
 }
 
 
