@@ -57,12 +57,24 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _regularization_explorer(ds):
+    from workbench import regularization as rg
+
+    path = rg.regularization_path(wb.get_baseline("lenet5"), ds, "group-filter", [0.0, 0.01, 0.02, 0.04],
+                                  lr=0.02, optimizer="sgd")         # notebook 02's path (trained once)
+    ex = rg.make_explorer(ds, path=path)
+    moves = [("threshold", v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)]
+    moves += [("lam", 0.01)] + [("threshold", v) for v in (0.125, 0.225, 0.325)]
+    return ex, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "02 regularization threshold (LeNet-5)": (_regularization_explorer, 250),
 }
 
 

@@ -272,3 +272,15 @@ def exact_zeros(model: nn.Module, layers: Sequence[str] | None = None) -> float:
     """
     ws = [m.weight for n, m in weight_layers(model).items() if layers is None or n in layers]
     return sum(int((w == 0).sum()) for w in ws) / sum(w.numel() for w in ws)
+
+
+def near_zeros(model: nn.Module, tol: float = 1e-3) -> float:
+    """Fraction of conv/linear weights with ``|w| < tol``: small, though maybe not zero.
+
+    >>> from workbench import models
+    >>> near_zeros(models.build("lenet300"), 1.0)
+    1.0
+    """
+    tol = check_lam("tol", tol)
+    ws = [m.weight for m in weight_layers(model).values()]
+    return sum(int((w.abs() < tol).sum()) for w in ws) / sum(w.numel() for w in ws)

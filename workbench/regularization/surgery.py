@@ -67,3 +67,19 @@ def conv_macs(model: nn.Module, input_shape) -> int:
 
     table = layer_table(model, input_shape)
     return int(table.loc[table["type"] == "Conv2d", "macs"].sum())
+
+
+def path_table(path, baseline: nn.Module | None = None):
+    """One row per λ of a regularization path: val accuracy, exact zeros, channels kept per layer and overall."""
+    import pandas as pd
+
+    rows = {}
+    for snap in path:
+        kept = surviving(snap.model)
+        row = {"val_acc": snap.val_acc, "exact_zeros": snap.exact_zeros}
+        row.update({name: f"{k}/{n}" for name, (k, n) in kept.items()})
+        row["channels_kept"] = sum(k for k, _ in kept.values()) / sum(n for _, n in kept.values())
+        rows[snap.lam] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "λ"
+    return table

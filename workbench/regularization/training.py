@@ -231,3 +231,21 @@ def activation_zeros(model: nn.Module, X: Tensor) -> dict[str, float]:
         for h in handles:
             h.remove()
     return fractions
+
+
+def dense_sparse_dense(model: nn.Module, data, amount: float, *, sparse_epochs: int = 2, dense_epochs: int = 1,
+                       lr: float = 1e-3, **train_kwargs) -> tuple[nn.Module, nn.Module]:
+    """Han et al. (2017)'s DSD from a trained ``model``: prune by magnitude and retrain with masks (sparse),
+    then lift the masks and retrain everything at lr/10 (dense again). Returns ``(sparse, dense)``.
+    """
+    from ..pruning.masks import mask_weights
+    from ..weights import plain_copy
+
+    check_fraction("amount", amount, high_inclusive=False)
+    train_kwargs.setdefault("progress", False)
+    mask_weights(model, {n: m.weight.detach().abs() for n, m in weight_layers(model).items()}, amount, "global")
+    train(model, data, num_epochs=sparse_epochs, lr=lr, desc="DSD: sparse", **train_kwargs)
+    sparse = plain_copy(model).eval()
+    dense = deep_copy(sparse)
+    train(dense, data, num_epochs=dense_epochs, lr=lr / 10, desc="DSD: dense again", **train_kwargs)
+    return sparse, dense.eval()
