@@ -134,9 +134,9 @@ def main() -> int:
     if "l1" in parts:
         l1(ds)
     if "lenet5" in parts:
-        group_lasso(ds, "lenet5", [0.0, 0.01, 0.02, 0.04], 2)
+        group_lasso(ds, "lenet5", [0.0, 0.05, 0.1, 0.2, 0.3], 2)
     if "vgg" in parts:
-        group_lasso(ds, "vgg", [0.0, 0.01, 0.02, 0.04], 3)
+        group_lasso(ds, "vgg", [0.0, 0.05, 0.1, 0.2, 0.3], 3)
     if "dns" in parts:
         dns(ds)
     if "slider" in parts:

@@ -81,7 +81,7 @@ def _compare_indices(got, expected) -> str | None:
 _removed = Exercise(
     "filters_removed",
     reference=ref.filters_removed,
-    cases=[Case((torch.tensor([[[[3.0]]], [[[0.1]]], [[[-0.2]]]]), 0.2), label="norms 3, 0.1, 0.2; threshold 0.2"),
+    cases=[Case((torch.tensor([[[[3.0]]], [[[0.125]]], [[[-0.25]]]]), 0.25), label="norms 3, 0.125, 0.25; threshold 0.25"),
            Case((_half_dead, 0.0), label="every other filter exactly zero, threshold 0"),
            Case((_conv, 0.55), label="a (8, 4, 3, 3) conv weight, threshold 0.55")],
     compare=_compare_indices,

@@ -203,7 +203,7 @@ def l1(model: nn.Module, lam: float) -> Tensor:
     """``λ·Σ|w|`` over the weights of every conv and linear layer (biases and norms excluded).
 
     >>> from workbench import models
-    >>> float(l1(models.build("lenet300"), 0.0))
+    >>> l1(models.build("lenet300"), 0.0).item()
     0.0
     """
     lam = check_lam("lam", lam)

@@ -27,7 +27,7 @@ def filter_group_lasso(weight: Tensor, lam: float) -> Tensor:
 def filters_removed(weight: Tensor, threshold: float) -> list[int]:
     """Indices of the filters whose L2 norm is at most ``threshold`` (ascending).
 
-    >>> filters_removed(torch.tensor([[[[3.0]]], [[[0.1]]], [[[-0.2]]]]), 0.2)
+    >>> filters_removed(torch.tensor([[[[3.0]]], [[[0.125]]], [[[-0.25]]]]), 0.25)
     [1, 2]
     """
     norms = weight.reshape(weight.shape[0], -1).norm(dim=1)
