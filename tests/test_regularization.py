@@ -267,3 +267,28 @@ def test_solutions_agree_with_the_package():
     w = torch.randn(6, 3, 5, 5)
     assert torch.allclose(ref.soft_threshold(w, 0.2), rg.soft_threshold(w, 0.2))
     assert torch.allclose(ref.filter_group_lasso(w, 0.1), 0.1 * rg.penalties.group_norm_values(w, "filter").sum())
+
+
+def test_a_filter_with_zero_weights_but_a_bias_is_kept():
+    model = _randomize(wb.build("lenet5"))
+    with torch.no_grad():
+        model.features[0].weight[1] = 0.0                          # outputs relu(bias): a constant, not nothing
+    assert rg.zero_channel_keep(model)["features.0"].all()
+
+
+def test_threshold_in_the_explorer_is_relative_to_each_layer():
+    from workbench.regularization.explorer import apply_threshold
+
+    model = _randomize(wb.build("lenet5"))
+    norms = rg.group_norms(model, "filter")
+    apply_threshold(model, "group-filter", 0.9)
+    after = rg.group_norms(model, "filter")
+    for name, n in norms.items():
+        assert torch.equal(after[name] == 0, n <= 0.9 * n.max())
+
+
+def test_dense_sparse_dense_ends_dense():
+    ds = wb.load()
+    sparse, dense = rg.dense_sparse_dense(deep_copy(wb.get_baseline("lenet300")), ds, 0.9, sparse_epochs=1,
+                                          dense_epochs=1)
+    assert rg.exact_zeros(sparse) == pytest.approx(0.9, abs=1e-3) and rg.exact_zeros(dense) < rg.exact_zeros(sparse) / 2

@@ -152,8 +152,10 @@ class SurgeryStep:
     (one global threshold); after ``stop`` the mask stays, and the survivors settle.
     """
 
-    def __init__(self, model: nn.Module, amount: float, *, every: int = 20, stop: int | None = None):
+    def __init__(self, model: nn.Module, amount: float, *, every: int = 20, stop: int | None = None,
+                 band: float = 0.1):
         self.amount = check_fraction("amount", amount, high_inclusive=False)
+        self.band = check_fraction("band", band)
         self.every = check_int("every", every, 1)
         self.stop = None if stop is None else check_int("stop", stop, 0)
         self.pruned = self.spliced = 0          # weights masked / brought back over the run
@@ -162,15 +164,27 @@ class SurgeryStep:
         for name, layer in self.layers.items():
             parametrize.register_parametrization(layer, "weight", Splice(masks[name]))
 
-    def _masks(self) -> dict[str, Tensor]:
+    def _masks(self, exact: bool = True) -> dict[str, Tensor]:
+        """Keep-masks at the global threshold t; between updates, with Guo et al.'s two thresholds:
+        a kept weight goes below ``t·(1 − band)``, a pruned one returns above ``t·(1 + band)``."""
         dense = {n: (m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight)
                  for n, m in self.layers.items()}
-        return keep_masks({n: w.detach().abs() for n, w in dense.items()}, self.amount, "global", min_keep=1)
+        exact_masks = keep_masks({n: w.detach().abs() for n, w in dense.items()}, self.amount, "global", min_keep=1)
+        if exact or not parametrize.is_parametrized(next(iter(self.layers.values())), "weight"):
+            return exact_masks
+        t = min(float(w.detach().abs()[exact_masks[n]].min()) for n, w in dense.items() if exact_masks[n].any())
+        out = {}
+        for n, w in dense.items():
+            old = self.layers[n].parametrizations.weight[0].mask.bool()
+            a = w.detach().abs()
+            out[n] = torch.where(old, a >= t * (1 - self.band), a > t * (1 + self.band))
+        return out
 
     def __call__(self, model: nn.Module, step: int) -> None:
         if step % self.every or (self.stop is not None and step > self.stop):
             return
-        for name, keep in self._masks().items():
+        final = self.stop is not None and step + self.every > self.stop     # the last update: exact sparsity
+        for name, keep in self._masks(exact=final).items():
             splice = self.layers[name].parametrizations.weight[0]
             old = splice.mask.bool()
             self.spliced += int((keep & ~old).sum())
