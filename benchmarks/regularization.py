@@ -136,7 +136,7 @@ def main() -> int:
     if "lenet5" in parts:
         group_lasso(ds, "lenet5", [0.0, 0.05, 0.1, 0.2, 0.3], 2)
     if "vgg" in parts:
-        group_lasso(ds, "vgg", [0.0, 0.05, 0.1, 0.2, 0.3], 3)
+        group_lasso(ds, "vgg", [0.0, 0.005, 0.01, 0.02, 0.04], 3)   # BatchNorm: λ=0.05 already collapses it
     if "dns" in parts:
         dns(ds)
     if "slider" in parts:

@@ -98,8 +98,8 @@ def test_shape_and_depth_groups():
     resnet = wb.build("resnet")
     depth = rg.group_norms(resnet, "depth")
     block = resnet.layers[0]
-    by_hand = math.sqrt(sum(float((getattr(block, m).weight ** 2).sum()) for m in ("conv1", "bn1", "conv2", "bn2"))
-                        + sum(float((getattr(block, m).bias ** 2).sum()) for m in ("bn1", "bn2")))
+    by_hand = math.sqrt(sum((getattr(block, m).weight ** 2).sum().item() for m in ("conv1", "bn1", "conv2", "bn2"))
+                        + sum((getattr(block, m).bias ** 2).sum().item() for m in ("bn1", "bn2")))
     assert list(depth)[0] == "layers.0" and depth["layers.0"].item() == pytest.approx(by_hand, rel=1e-5)
 
 
@@ -177,6 +177,7 @@ def test_conv_macs_of_lenet5():
 # ---------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_proximal_training_gives_exact_zeros_and_the_penalty_does_not():
     ds = wb.load()
     base = wb.get_baseline("lenet300")
@@ -187,6 +188,7 @@ def test_proximal_training_gives_exact_zeros_and_the_penalty_does_not():
     assert rg.exact_zeros(prox) > 0.5 and rg.exact_zeros(plain) < 0.01
 
 
+@pytest.mark.slow
 def test_path_and_explorer():
     ds = wb.load()
     path = rg.regularization_path(wb.get_baseline("lenet5"), ds, "group-filter", [0.0, 0.02], lr=0.02,
@@ -206,6 +208,7 @@ def test_dns_masked_weights_keep_learning():
     assert (layer.weight[0, [1, 3]] == 0).all() and (layer.parametrizations.weight.original.grad != 0).all()
 
 
+@pytest.mark.slow
 def test_dns_reaches_the_sparsity():
     ds = wb.load()
     model, surgery = rg.dynamic_surgery(deep_copy(wb.get_baseline("lenet300")), ds, 0.95, num_epochs=1,
@@ -213,6 +216,7 @@ def test_dns_reaches_the_sparsity():
     assert rg.exact_zeros(model) == pytest.approx(0.95, abs=1e-3) and surgery.pruned > 0
 
 
+@pytest.mark.slow
 def test_dropconnect_compresses_nothing_and_activation_zeros():
     ds = wb.load()
     model = rg.train_dropconnect(deep_copy(wb.get_baseline("lenet300")), ds, 0.5, num_epochs=1, progress=False)
@@ -287,6 +291,7 @@ def test_threshold_in_the_explorer_is_relative_to_each_layer():
         assert torch.equal(after[name] == 0, n <= 0.9 * n.max())
 
 
+@pytest.mark.slow
 def test_dense_sparse_dense_ends_dense():
     ds = wb.load()
     sparse, dense = rg.dense_sparse_dense(deep_copy(wb.get_baseline("lenet300")), ds, 0.9, sparse_epochs=1,
