@@ -83,6 +83,16 @@ def _sharing_explorer(ds):
     ex = make_explorer(ds)                          # notebook 03's explorer (latency on its button)
     moves = [("sparsity", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("fc_bits", v) for v in (2, 3, 5, 6)]
     moves += [("conv_bits", v) for v in (3, 6)] + [("init", "density"), ("init", "random")]
+
+
+def _regularization_explorer(ds):
+    from workbench import regularization as rg
+
+    path = rg.regularization_path(wb.get_baseline("lenet5"), ds, "group-filter", [0.0, 0.05, 0.1, 0.2, 0.3],
+                                  lr=0.02, optimizer="sgd")         # notebook 02's path (trained once)
+    ex = rg.make_explorer(ds, path=path)
+    moves = [("threshold", v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)]
+    moves += [("lam", 0.1)] + [("threshold", v) for v in (0.125, 0.225, 0.325)]
     return ex, moves
 
 
@@ -95,6 +105,7 @@ CASES = {
     "08 precision format, value, scale": (_precision_explorer, 250),
     "09 exit thresholds and width": (_dynamic_explorer, 250),
     "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
+    "02 regularization threshold (LeNet-5)": (_regularization_explorer, 250),
 }
 
 
