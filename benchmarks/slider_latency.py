@@ -57,12 +57,22 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _lowrank_explorer(ds):
+    from workbench.lowrank import make_explorer
+
+    ex = make_explorer(ds)                           # notebook 05's explorer (LeNet-5, SVD at 80% energy)
+    moves = [("energy", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("method", "tucker")]
+    moves += [("energy", v) for v in (0.6, 0.7, 0.8)] + [("method", "spatial"), ("energy", 0.5)]
+    return ex, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "05 low-rank energy and method (LeNet-5)": (_lowrank_explorer, 250),
 }
 
 
