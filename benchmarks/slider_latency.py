@@ -71,8 +71,8 @@ CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
-    "06 distillation temperature": (_distillation_explorer, 100),
     "05 low-rank energy and method (LeNet-5)": (_lowrank_explorer, 250),
+    "06 distillation temperature": (_distillation_explorer, 100),
 }
 
 
