@@ -215,7 +215,9 @@ def test_energy_picks_ranks_per_layer():
     (lambda: lr.decompose(wb.build("lenet300"), "svd"), "exactly one of energy"),
     (lambda: lr.decompose(wb.build("lenet300"), "qr", energy=0.5), "method"),
     (lambda: lr.decompose(wb.build("lenet300"), "svd", energy=0.0), "energy"),
-    (lambda: lr.decompose(wb.build("lenet300"), "tucker", ranks={"classifier.1": (2, 2)}), "layer"),
+    (lambda: lr.decompose(wb.build("lenet300"), "tucker", ranks={"classifier.1": (2, 2)}), "method"),
+    (lambda: lr.decompose(wb.build("lenet300"), "tucker", energy=0.5), "finds no layer"),
+    (lambda: lr.decompose(wb.build("lenet5"), "tucker", ranks={"classifier.1": (2, 2)}), "layer"),
     (lambda: spectra.unfold(torch.ones(3, 3), 0), "kernel"),
     (lambda: timing.conv_sweep(channels=()), "channels"),
 ])

@@ -76,8 +76,16 @@ class Decomposer:
     def layer(self, name: str, method: str) -> nn.Module:
         """The baseline layer ``name``, checked to be one ``method`` can factor."""
         check_choice("method", method, METHODS)
-        check_choice("layer", name, factorable_layers(self.model, method), what=f"layer for {method}")
+        check_choice("layer", name, self._factorable(method), what=f"layer for {method}")
         return self._layers[name]
+
+    def _factorable(self, method: str) -> list[str]:
+        names = factorable_layers(self.model, method)
+        if not names:
+            kind = "nn.Linear" if METHOD_LAYERS[method] is nn.Linear else "Conv2d with a kernel larger than 1x1"
+            raise ValueError(f"method {method!r} finds no layer to factor in this model (it factors {kind} "
+                             f"layers); method must be one of: {', '.join(METHODS)}")
+        return names
 
     def _svd(self, name: str, view: str | int) -> tuple[Tensor, Tensor, Tensor]:
         key = (name, str(view))
@@ -105,7 +113,7 @@ class Decomposer:
     def ranks(self, method: str, energy: float, layers: Sequence[str] | None = None) -> dict:
         """Every chosen layer's rank at ``energy`` (all the layers ``method`` can factor by default)."""
         check_number("energy", energy, 0.0, 1.0, low_inclusive=False)
-        names = list(layers) if layers is not None else factorable_layers(self.model, method)
+        names = list(layers) if layers is not None else self._factorable(method)
         return {n: self.rank_for(n, method, energy) for n in names}
 
     def factorize(self, name: str, method: str, rank, layer: nn.Module | None = None) -> nn.Module:
