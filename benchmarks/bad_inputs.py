@@ -45,6 +45,13 @@ CASES = [
     # notebook 04
     ("affine.scale_zero_point(x, bits=33)", lambda: _q().affine.scale_zero_point(torch.ones(3), 33)),
     ("affine.scale_zero_point(torch.empty(0))", lambda: _q().affine.scale_zero_point(torch.empty(0))),
+    # notebook 05
+    ("lowrank.svd_linear(Linear(784, 300), rank=301)", lambda: _lr().svd_linear(torch.nn.Linear(784, 300), 301)),
+    ("lowrank.decompose(lenet300, 'svd', energy=1.5)",
+     lambda: _lr().decompose(wb.build("lenet300"), "svd", energy=1.5)),
+    ("lowrank.tucker_conv(Linear(10, 4), (2, 2))", lambda: _lr().tucker_conv(torch.nn.Linear(10, 4), (2, 2))),
+    ("lowrank.decompose(lenet300, 'tucker', energy=0.5)  # no conv",
+     lambda: _lr().decompose(wb.build("lenet300"), "tucker", energy=0.5)),
     # notebook 06
     ("kd_loss(student, teacher, y, temperature=0)",
      lambda: _kd().kd_loss(torch.zeros(2, 10), torch.zeros(2, 10), torch.zeros(2, dtype=torch.long), 0)),
@@ -63,6 +70,11 @@ def _pr():
 def _q():
     from workbench import quantization
     return quantization
+
+
+def _lr():
+    from workbench import lowrank
+    return lowrank
 
 
 def _kd():

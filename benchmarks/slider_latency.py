@@ -93,6 +93,14 @@ def _regularization_explorer(ds):
     ex = rg.make_explorer(ds, path=path)
     moves = [("threshold", v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)]
     moves += [("lam", 0.1)] + [("threshold", v) for v in (0.125, 0.225, 0.325)]
+
+
+def _lowrank_explorer(ds):
+    from workbench.lowrank import make_explorer
+
+    ex = make_explorer(ds)                           # notebook 05's explorer (LeNet-5, SVD at 80% energy)
+    moves = [("energy", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("method", "tucker")]
+    moves += [("energy", v) for v in (0.6, 0.7, 0.8)] + [("method", "spatial"), ("energy", 0.5)]
     return ex, moves
 
 
@@ -101,6 +109,7 @@ CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
+    "05 low-rank energy and method (LeNet-5)": (_lowrank_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
     "08 precision format, value, scale": (_precision_explorer, 250),
     "09 exit thresholds and width": (_dynamic_explorer, 250),
