@@ -60,7 +60,10 @@ baselines: env
 bench: env
 	$(BIN)/python benchmarks/slider_latency.py
 	$(BIN)/python benchmarks/pruning.py
+	$(BIN)/python benchmarks/regularization.py
+	$(BIN)/python benchmarks/sharing.py
 	$(BIN)/python benchmarks/quantization.py
+	$(BIN)/python benchmarks/lowrank.py
 	$(BIN)/python benchmarks/distillation.py
 	$(BIN)/python benchmarks/precision.py
 	$(BIN)/python benchmarks/dynamic.py
