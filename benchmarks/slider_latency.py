@@ -57,12 +57,22 @@ def _distillation_explorer(ds):
     return lab.explorer, [("temperature", v) for v in (2.0, 6.0, 12.0, 20.0, 1.0, 9.0, 15.0, 3.0)]
 
 
+def _efficient_explorer(ds):
+    from workbench.efficient import make_explorer
+
+    lab = make_explorer(ds)                          # notebook 07's explorer; moves answer from the stored grid
+    moves = [("alpha", a) for a in (0.75, 0.5, 0.25)] + [("resolution", r) for r in (24, 20, 16)]
+    moves += [("alpha", a) for a in (0.5, 0.75, 1.0)] + [("resolution", r) for r in (20, 24)]
+    return lab.explorer, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "07 width and resolution (grid)": (_efficient_explorer, 250),
 }
 
 

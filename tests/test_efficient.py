@@ -117,12 +117,14 @@ def test_mobilenet_v2_spends_most_macs_in_1x1_convs():
 
 
 @pytest.mark.parametrize("block", sorted(ef.BLOCKS))
-@pytest.mark.parametrize("alpha", list(EX.ALPHA_OPTIONS))
-def test_every_block_builds_for_every_alpha_and_resolution(block, alpha):
-    for r in EX.RESOLUTION_OPTIONS:
-        net = ef.build_net(block, alpha, r)
-        assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-        assert net.config == ef.build_net(**net.config).config
+def test_every_block_builds_for_every_alpha_and_resolution_of_the_grid(block):
+    x = torch.zeros(2, 1, 28, 28)
+    for alpha in ef.ALPHAS:
+        for r in (*ef.RESOLUTIONS, ef.MIN_RESOLUTION):
+            net = ef.build_net(block, alpha, r)
+            assert net(x).shape == (2, 10)
+            assert net.channels == ef.scaled_widths(alpha) and net.resolution == r
+    assert ef.build_net(**net.config).config == net.config
 
 
 def test_width_multiplier_cuts_macs_about_alpha_squared_and_resolution_about_rho_squared():

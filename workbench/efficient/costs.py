@@ -6,7 +6,7 @@ model with PyTorch's ``FlopCounterMode`` (the counter behind ``wb.count_macs``):
 
     >>> from workbench.efficient.nets import build_net
     >>> shares = mac_shares(build_net("separable"), (1, 28, 28))
-    >>> round(shares.sum(), 6), shares.idxmax()
+    >>> round(float(shares.sum()), 6), shares.idxmax()
     (1.0, '1x1 conv')
 """
 
