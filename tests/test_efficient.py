@@ -181,6 +181,16 @@ def test_stored_grid_is_4x4_and_has_a_cheap_point_close_to_the_full_one():
     assert len(ef.cheap_and_close(table, pp=1.0, cut=3.0, full=(1.0, 28))) >= 1
 
 
+def test_stored_designs_match_their_specs():
+    designs = ef.load_designs()
+    assert set(designs) == {spec[:4] for spec in ef.DESIGNS}
+    for (block, alpha, resolution, seed), net in designs.items():
+        assert net.config["block"] == block and net.channels == ef.scaled_widths(alpha)
+        assert net.resolution == resolution
+    runs = ef.shuffle_table({(b, s): n for (b, a, r, s), n in designs.items() if "shuffle" in b}, wb.load("digits"))
+    assert len(runs) == 6 and runs["params"].nunique() == 1 and runs["macs"].nunique() == 1
+
+
 def test_cheap_and_close_by_hand():
     import pandas as pd
 

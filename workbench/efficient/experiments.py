@@ -49,21 +49,22 @@ def cheap_and_close(table: pd.DataFrame, *, pp: float = 1.0, cut: float = 3.0,
     return out[(out["MAC cut"] >= cut) & (out["Δ acc (pp)"] >= -pp)].sort_values("macs")
 
 
+def shuffle_table(nets: Mapping[tuple[str, int], nn.Module], data) -> pd.DataFrame:
+    """One row per network keyed (block, seed): params, MACs and test accuracy (measured now)."""
+    rows = [{"block": block, "seed": seed, "params": count_params(net), "macs": count_macs(net, data.input_shape),
+             "test_acc": evaluate(net, data.X_test, data.y_test)} for (block, seed), net in nets.items()]
+    return pd.DataFrame(rows)
+
+
 def shuffle_comparison(data, *, alpha: float = 0.5, resolution: int = 20, seeds: Sequence[int] = (0, 1, 2),
                        recipe: Recipe = SHORT) -> tuple[pd.DataFrame, dict]:
     """Train the shuffle network with and without the channel shuffle, once per seed.
 
-    Returns (table with one row per block and seed: params, MACs, test accuracy;
-    the trained networks keyed by (block, seed)). The two variants have the same
-    parameters and MACs: the shuffle moves data, it does not compute.
+    Returns (``shuffle_table`` of the trained networks, the networks keyed by
+    (block, seed)). The two variants have the same parameters and MACs: the
+    shuffle moves data, it does not compute.
     """
     check_int("seeds", len(seeds), 1)
-    rows, nets = [], {}
-    for block in ("shuffle", "noshuffle"):
-        for seed in seeds:
-            net = train_net(data, block, alpha, resolution, recipe=Recipe(**{**recipe.__dict__, "seed": seed}))
-            nets[(block, seed)] = net
-            rows.append({"block": block, "seed": seed, "params": count_params(net),
-                         "macs": count_macs(net, data.input_shape),
-                         "test_acc": evaluate(net, data.X_test, data.y_test)})
-    return pd.DataFrame(rows), nets
+    nets = {(block, seed): train_net(data, block, alpha, resolution, recipe=Recipe(**{**recipe.__dict__, "seed": seed}))
+            for block in ("shuffle", "noshuffle") for seed in seeds}
+    return shuffle_table(nets, data), nets

@@ -31,8 +31,9 @@ from .nets import build_net
 
 ALPHA_OPTIONS = (0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 RESOLUTION_OPTIONS = (12, 16, 20, 24, 28)
-BLOCK_OPTIONS = ("separable", "standard", "shuffle", "fire")
-COLORS = {"separable": "steelblue", "standard": "grey", "shuffle": "darkorange", "fire": "seagreen"}
+BLOCK_OPTIONS = ("separable", "standard", "shuffle", "noshuffle", "fire")
+COLORS = {"separable": "steelblue", "standard": "grey", "shuffle": "darkorange", "noshuffle": "goldenrod",
+          "fire": "seagreen"}
 
 
 class NotTrained(LookupError):
@@ -154,8 +155,8 @@ class EfficientLab:
 def make_explorer(data, *, extra: dict | None = None, latency: str = "quick", budget_s: float = 0.05) -> EfficientLab:
     """The notebook's explorer: the stored separable grid, plus any networks in ``extra``.
 
-    ``extra`` maps (block, α, resolution) to networks trained elsewhere in the notebook
-    (the shuffle experiment's, say), so the explorer starts with them.
+    ``extra`` maps (block, α, resolution) to networks trained elsewhere (the stored
+    designs of the notebook, say), so the explorer starts with them.
     """
     zoo = {("separable", a, r): net for (a, r), net in load_grid(data.name).items()}
     for key, net in (extra or {}).items():

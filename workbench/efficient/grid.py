@@ -1,12 +1,13 @@
-"""The α × resolution grid of trained separable networks: trained once, stored, loaded in a second.
+"""The α × resolution grid of trained separable networks, and the notebook's other designs: trained once, stored.
 
-    python -m workbench.efficient.grid          # retrains the grid (a few minutes, one thread)
+    python -m workbench.efficient.grid          # retrains everything (a few minutes, one thread)
 
-Training sixteen networks does not fit a notebook's minute, so this script trains
-them once, deterministically (seed 0, one thread, the recipe below), and stores the
-weights in half precision in ``data/efficient/grid.safetensors``: one flat vector
-per network, rebuilt into ``build_net(...)`` by shape. Every accuracy shown from the
-grid is measured again, live, on these stored weights.
+Training sixteen networks (plus the shuffle, fire and standard ones of ``DESIGNS``)
+does not fit a notebook's minute, so this script trains them once, deterministically
+(seeded, one thread, the recipes below), and stores the weights in half precision in
+``data/efficient/grid-<dataset>.safetensors`` and ``designs-<dataset>.safetensors``: one
+flat vector per network, rebuilt into ``build_net(...)`` by shape. Every accuracy
+shown from them is measured again, live, on these stored weights.
 
     >>> grid = load_grid()
     >>> sorted({a for a, r in grid})
@@ -45,6 +46,47 @@ class Recipe:
 
 RECIPE = Recipe()
 SHORT = Recipe(num_epochs=6)    # the notebook's quick experiments (shuffle seeds, other blocks)
+
+
+# the other designs of the notebook, trained by the same script: (block, alpha, resolution, seed, epochs)
+DESIGNS = tuple((b, 0.5, 20, seed, SHORT.num_epochs) for b in ("shuffle", "noshuffle") for seed in (0, 1, 2)) + (
+    ("fire", 1.0, 28, 0, RECIPE.num_epochs), ("standard", 1.0, 28, 0, RECIPE.num_epochs))
+
+
+def designs_path(dataset: str = "digits") -> Path:
+    """Where the stored shuffle, fire and standard networks for ``dataset`` live."""
+    return REPO_ROOT / "data" / "efficient" / f"designs-{dataset}.safetensors"
+
+
+def _design_key(block: str, alpha: float, resolution: int, seed: int, epochs: int) -> str:
+    return f"block={block},alpha={alpha:g},resolution={resolution},seed={seed},epochs={epochs}"
+
+
+def train_design(data, spec: tuple) -> TinyNet:
+    """Train one entry of ``DESIGNS``: (block, alpha, resolution, seed, epochs)."""
+    block, alpha, resolution, seed, epochs = spec
+    return train_net(data, block, alpha, resolution, recipe=Recipe(num_epochs=epochs, seed=seed))
+
+
+def load_designs(dataset: str = "digits") -> dict[tuple, TinyNet]:
+    """The stored designs: ``{(block, alpha, resolution, seed): trained TinyNet}`` (epochs as in ``DESIGNS``).
+
+    >>> sorted({k[0] for k in load_designs()})
+    ['fire', 'noshuffle', 'shuffle', 'standard']
+    """
+    from safetensors import safe_open
+
+    path = designs_path(dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"no stored designs for {dataset} ({path.name}); "
+                                f"run: python -m workbench.efficient.grid {dataset}")
+    out = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            p = dict(kv.split("=") for kv in key.split(","))
+            spec = (p["block"], float(p["alpha"]), int(p["resolution"]), int(p["seed"]))
+            out[spec] = unflatten(build_net(*spec[:3], seed=None), f.get_tensor(key).float())
+    return dict(sorted(out.items()))
 
 
 def grid_path(dataset: str = "digits") -> Path:
@@ -137,40 +179,55 @@ def load_grid(dataset: str = "digits", path: Path | None = None) -> dict[tuple[f
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m workbench.efficient.grid [dataset] [resolution ...]``.
+    """``python -m workbench.efficient.grid [dataset] [resolution ... | design index ...]``.
 
-    Training each resolution in its own process (then once more with no resolution
-    to collect them) gives the same networks: each is seeded on its own.
+    Training parts in separate processes (a resolution of the grid, or ``d0`` ... for
+    an entry of ``DESIGNS``), then once more with no part to collect them, gives the
+    same networks: each is seeded on its own.
     """
     import sys
+
+    from safetensors.torch import save_file
 
     from ..data import load
     from ..notebook import setup
 
     args = list(sys.argv[1:] if argv is None else argv)
     dataset = args[0] if args else "digits"
-    only = [int(a) for a in args[1:]]
+    only = args[1:]
     setup(seed=0, threads=1, quiet=True)     # one thread: the same floating-point sums every time
     ds = load(dataset)
     path = grid_path(ds.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    parts = {r: path.with_suffix(f".part{r}") for r in RESOLUTIONS}
-    if only:
-        for r in only:
-            nets = train_grid(ds, ALPHAS, (r,))
-            torch.save({k: flatten(n) for k, n in nets.items()}, parts[r])
-        return
-    grid = {}
-    for r in RESOLUTIONS:
-        if parts[r].exists():
-            for (a, res), vec in torch.load(parts[r]).items():
-                grid[(a, res)] = unflatten(build_net(BLOCK, a, res, seed=None), vec)
+    parts = {str(r): path.with_suffix(f".part{r}") for r in RESOLUTIONS}
+    parts.update({f"d{i}": path.with_suffix(f".partd{i}") for i in range(len(DESIGNS))})
+    for part in only:
+        if part.startswith("d"):
+            spec = DESIGNS[int(part[1:])]
+            torch.save({spec: flatten(train_design(ds, spec))}, parts[part])
         else:
-            grid.update(train_grid(ds, ALPHAS, (r,)))
+            nets = train_grid(ds, ALPHAS, (int(part),))
+            torch.save({k: flatten(n) for k, n in nets.items()}, parts[part])
+    if only:
+        return
+    stored = {k: flatten(n) for k, n in load_grid(ds.name).items()} if path.exists() else {}
+    for name, part in parts.items():
+        if part.exists():
+            stored.update(torch.load(part))
+        elif name.startswith("d"):
+            spec = DESIGNS[int(name[1:])]
+            stored[spec] = flatten(train_design(ds, spec))
+        elif not any(k[1] == int(name) for k in stored if len(k) == 2):
+            stored.update({k: flatten(n) for k, n in train_grid(ds, ALPHAS, (int(name),)).items()})
+    grid = {k: unflatten(build_net(BLOCK, *k, seed=None), v) for k, v in stored.items() if len(k) == 2}
     size = save_grid(grid, path)
-    for p in parts.values():
-        p.unlink(missing_ok=True)
-    print(f"stored {len(grid)} networks in {path.name}: {size:,} bytes")
+    designs = {_design_key(*k): v.half() for k, v in stored.items() if len(k) == 5}
+    save_file(designs, str(designs_path(ds.name)), metadata={"dtype": "float16", "lr": str(RECIPE.lr),
+                                                             "batch_size": str(RECIPE.batch_size)})
+    for part in parts.values():
+        part.unlink(missing_ok=True)
+    print(f"stored {len(grid)} grid networks in {path.name}: {size:,} bytes; {len(designs)} designs in "
+          f"{designs_path(ds.name).name}: {designs_path(ds.name).stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":
