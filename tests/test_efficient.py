@@ -171,6 +171,7 @@ def test_flatten_round_trip():
         G.unflatten(ef.build_net("separable", 1.0), G.flatten(net))
 
 
+@pytest.mark.slow
 def test_stored_grid_is_4x4_and_has_a_cheap_point_close_to_the_full_one():
     full = wb.load("digits")
     grid = ef.load_grid()
@@ -212,6 +213,7 @@ def test_train_net_is_seeded(ds):
 # ---------------------------------------------------------------- explorer
 
 
+@pytest.mark.slow
 def test_explorer_answers_from_the_grid_and_trains_on_demand(ds):
     full = wb.load("digits")
     lab = ef.make_explorer(full, latency="off")
