@@ -104,6 +104,15 @@ def _lowrank_explorer(ds):
     return ex, moves
 
 
+def _efficient_explorer(ds):
+    from workbench.efficient import make_explorer
+
+    lab = make_explorer(ds)                          # notebook 07's explorer; moves answer from the stored grid
+    moves = [("alpha", a) for a in (0.75, 0.5, 0.25)] + [("resolution", r) for r in (24, 20, 16)]
+    moves += [("alpha", a) for a in (0.5, 0.75, 1.0)] + [("resolution", r) for r in (20, 24)]
+    return lab.explorer, moves
+
+
 # label -> (factory, target median in ms)
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
@@ -115,6 +124,7 @@ CASES = {
     "09 exit thresholds and width": (_dynamic_explorer, 250),
     "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
     "02 regularization threshold (LeNet-5)": (_regularization_explorer, 250),
+    "07 width and resolution (grid)": (_efficient_explorer, 250),
 }
 
 
