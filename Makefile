@@ -65,6 +65,7 @@ bench: env
 	$(BIN)/python benchmarks/quantization.py
 	$(BIN)/python benchmarks/lowrank.py
 	$(BIN)/python benchmarks/distillation.py
+	$(BIN)/python benchmarks/efficient.py
 	$(BIN)/python benchmarks/precision.py
 	$(BIN)/python benchmarks/dynamic.py
 	$(BIN)/python benchmarks/panels.py
