@@ -500,9 +500,15 @@ def test_omitted_class_experiment(tiny):
     om = ex.omitted_class(tiny, teacher, digit=3, student="mlp-30", recipe=ex.Recipe(num_epochs=3))
     assert om.digit == 3 and 0.0 <= om.before <= om.after <= 1.0                 # the shift is chosen to help
     assert om.labels_before == 0.0                                                # never trained to say 3
-    assert list(om.per_class) == ["from labels", "distilled", f"distilled, bias {om.shift:+.2f}"]
+    assert list(om.per_class) == ["from labels", f"from labels, bias {om.shift:+.2f}", "distilled",
+                                  f"distilled, bias {om.shift:+.2f}"]
     assert om.per_class["distilled"][3] == om.before and len(om.per_class["from labels"]) == 10
-    assert "digit 3 never shown to the student" in str(om)
+    # the control: the labels-only student given the distilled student's shift is shown, bar and line
+    assert om.per_class[f"from labels, bias {om.shift:+.2f}"][3] == om.labels_same
+    assert om.labels_after >= om.labels_before and 0.0 <= om.labels_overall_same <= 1.0
+    assert om.per_class["from labels"][3] == om.labels_before
+    text = str(om)
+    assert "digit 3 never shown to the student" in text and f"distilled student's shift {om.shift:+.2f}" in text
 
 
 def test_choice_exercise_accepts_the_solution_and_reports_numbers(ds):

@@ -557,3 +557,19 @@ def test_exercise_feedback_names_the_mistake():
         sol.choose_bits({"a": 100, "b": 100, "c": 100}, 10)
     assert math.isfinite(sol.scale_zero_point(torch.zeros(3))[0])
     assert np.isclose(sol.scale_zero_point(torch.tensor([-1.0, 3.0]), 2)[0], 4 / 3)
+
+
+def test_dynamic_int8_converts_linear_layers_only_and_stays_close():
+    model = wb.models.build("lenet5").eval()
+    q = real.dynamic_int8(model)
+    kinds = {type(m).__name__ for m in q.modules()}
+    assert "Conv2d" in kinds and "Linear" in kinds             # convs stay fp32; Linear is the quantized class
+    assert q.classifier[1]._get_name() == "DynamicQuantizedLinear"
+    assert isinstance(model.classifier[1], nn.Linear) and type(model.classifier[1]) is nn.Linear   # the original is untouched
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref, out = model(x), q(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max()     # int8 weights: close, not equal
+    assert not torch.equal(out, ref)
+    assert real.size_on_disk(q) < real.size_on_disk(model) / 2

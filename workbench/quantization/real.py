@@ -164,6 +164,21 @@ def channels_last(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
+def dynamic_int8(model: nn.Module) -> nn.Module:
+    """PyTorch's *dynamic* quantization of a copy of ``model``: int8 ``nn.Linear`` weights.
+
+    No calibration: each call quantizes the layer's input with a range measured on that
+    very batch, multiplies in int8 and returns fp32. Convolutions stay fp32. The cost of
+    quantizing every input is paid on every call, which a small model does not earn back.
+
+    >>> q = dynamic_int8(nn.Sequential(nn.Linear(4, 2)))
+    >>> q[0]._get_name()
+    'DynamicQuantizedLinear'
+    """
+    with _quiet():
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
 def compile_fp32(model: nn.Module) -> nn.Module:
     """fp32 compiled by inductor with freezing: the baseline that gets the same compiler help as PT2E int8.
 
