@@ -94,6 +94,8 @@ def test_run_all_then_move_the_slider(lab):
         panel.scroll_into_view_if_needed()
         expect(panel).to_be_visible(timeout=30_000)
         table = page.locator(".widget-html-content", has_text="size ratio").first
+        table.scroll_into_view_if_needed()                  # the notebook renders only what is near the view
+        expect(table).to_contain_text("latency", timeout=30_000)
         before = table.inner_text()
         assert "batch" in before.lower() or "latency b1" in before
         handle = page.locator(".widget-slider .noUi-handle").first

@@ -105,7 +105,7 @@ def check_labels(name: str, y: Any, n: int | None = None, num_classes: int | Non
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one label per example), got shape {tuple(y.shape)}")
     if n is not None and len(y) != n:
-        raise ValueError(f"{name} must hold one label per example ({n}), got {len(y)}")
+        raise ValueError(f"{name} must hold one label per example ({n}), got shape {tuple(y.shape)}")
     y = y.long()
     if len(y) and (int(y.min()) < 0 or (num_classes is not None and int(y.max()) >= num_classes)):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())

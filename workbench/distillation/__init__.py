@@ -8,8 +8,9 @@ One module per concern:
 - ``teachers``: single baselines or an ensemble, and ``CachedTeacher`` so that a
   distillation epoch costs only the student;
 - ``features``: forward hooks that tap intermediate feature maps;
-- ``experiments``: students, transfer sets, ``distill``, the seeded comparisons,
-  the omitted-class experiment and feature-level transfer;
+- ``experiments``: students, transfer sets, ``distill``, the seeded comparisons;
+- ``omitted``: the omitted-class experiment; ``feature_transfer``: attention maps and hints;
+
 - ``explorer``: ``make_explorer`` and the live soft-target view;
 - ``pictures``: the notebook's static figures.
 
