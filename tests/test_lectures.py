@@ -145,9 +145,18 @@ def test_every_lecture_page_renders_and_answers(voila):
             handle = page.locator(".widget-slider .noUi-handle").first
             if handle.count():
                 handle.focus()
-                page.keyboard.press("ArrowRight")
-                if before:
+                now, top = (handle.get_attribute(a) for a in ("aria-valuenow", "aria-valuemax"))
+                at_top = now is not None and top is not None and float(now) >= float(top)
+                readout = page.locator(".widget-readout").first
+                shown = readout.inner_text() if readout.count() else None
+                page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")     # a move the slider can make
+                if shown is not None:
+                    expect(readout).not_to_have_text(shown, timeout=30_000)      # the widget took the key
+                trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
+                if before and not trains:                                        # post-training: re-measured
                     expect(table).not_to_have_text(before, timeout=60_000)
+                page.wait_for_timeout(500)
+                assert page.locator(".widget-html-content", has_text="Traceback").count() == 0, page_path.name
             for plot in page.locator(".js-plotly-plot").all():
                 box, parent = plot.bounding_box(), plot.locator("xpath=..").bounding_box()
                 if box and parent:

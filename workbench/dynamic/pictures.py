@@ -41,7 +41,7 @@ def show_exit_gallery(data, chosen: Tensor, *, per_exit: int = 8, split: str = "
     X, y = data.split(split)
     exits = int(chosen.max()) + 1 if len(chosen) else 1
     rows = exit_examples(chosen, exits, per_exit)
-    fig, axes = plt.subplots(len(rows), per_exit, figsize=(per_exit * 0.9, len(rows) * 1.1), squeeze=False)
+    fig, axes = plt.subplots(len(rows), per_exit, figsize=(min(10.0, per_exit * 0.9), len(rows) * 1.1), squeeze=False)
     images = data.denormalize(X)[:, 0]
     for r, idx in enumerate(rows):
         for c in range(per_exit):

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor
 
+from ..plots import finish
 from .formats import Format, get_format
 from .gradients import log2_histogram
 
@@ -34,7 +35,7 @@ def plot_gradient_histogram(gradients: Mapping[str, Tensor], fmt: str | Format =
     ax.set_ylabel("count")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    plt.show()
+    return finish(fig)
 
 
 def plot_losses(histories: Sequence, *, smooth: int = 5):
@@ -52,4 +53,4 @@ def plot_losses(histories: Sequence, *, smooth: int = 5):
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    plt.show()
+    return finish(fig)
