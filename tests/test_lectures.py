@@ -90,7 +90,9 @@ def _free_port() -> int:
 def voila(built):
     out, pages = built
     port = _free_port()
-    env = {**os.environ, "WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out / ".config")}
+    # as `make lecture` runs it: the kernels pick matplotlib's inline backend, not the suite's Agg
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out / ".config")})
     log = open(out / "voila.log", "w")
     proc = subprocess.Popen(lectures.voila_command(port, root=out), env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=out)
