@@ -83,6 +83,7 @@ def _sharing_explorer(ds):
     ex = make_explorer(ds)                          # notebook 03's explorer (latency on its button)
     moves = [("sparsity", v) for v in (0.5, 0.6, 0.7, 0.9, 0.95)] + [("fc_bits", v) for v in (2, 3, 5, 6)]
     moves += [("conv_bits", v) for v in (3, 6)] + [("init", "density"), ("init", "random")]
+    return ex, moves
 
 
 def _regularization_explorer(ds):
@@ -93,6 +94,7 @@ def _regularization_explorer(ds):
     ex = rg.make_explorer(ds, path=path)
     moves = [("threshold", v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)]
     moves += [("lam", 0.1)] + [("threshold", v) for v in (0.125, 0.225, 0.325)]
+    return ex, moves
 
 
 def _lowrank_explorer(ds):
@@ -117,14 +119,14 @@ def _efficient_explorer(ds):
 CASES = {
     "00 model and batch size": (_model_explorer, 250),
     "01 pruning amount (LeNet-5)": (_pruning_explorer, 250),
+    "02 regularization threshold (LeNet-5)": (_regularization_explorer, 250),
+    "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
     "04 quantization bits (LeNet-5)": (_quantization_explorer, 250),
     "05 low-rank energy and method (LeNet-5)": (_lowrank_explorer, 250),
     "06 distillation temperature": (_distillation_explorer, 100),
+    "07 width and resolution (grid)": (_efficient_explorer, 250),
     "08 precision format, value, scale": (_precision_explorer, 250),
     "09 exit thresholds and width": (_dynamic_explorer, 250),
-    "03 weight sharing (LeNet-5)": (_sharing_explorer, 250),
-    "02 regularization threshold (LeNet-5)": (_regularization_explorer, 250),
-    "07 width and resolution (grid)": (_efficient_explorer, 250),
 }
 
 
