@@ -38,7 +38,7 @@ are not).
 
 from .bits import narrowest_uint, pack_bits, rows, unpack_bits
 from .codecs import CODECS, Codec, register_codec
-from .codebook import canonical_codes, cluster, huffman_lengths, shared_values
+from .codebook import canonical_codes, cluster, huffman_lengths, huffman_symbols, pack_codes, shared_values
 from .container import (ENCODINGS, MAGIC, Policy, codec_options, compare_encodings, decode, decoded_model, encode,
                         header, is_lossless, register_encoding, size_bytes, torch_save_bytes)
 
@@ -46,6 +46,7 @@ from .container import (ENCODINGS, MAGIC, Policy, codec_options, compare_encodin
 _rows, _narrowest_uint, _shared_values, _canonical_codes = rows, narrowest_uint, shared_values, canonical_codes
 
 __all__ = ["CODECS", "Codec", "ENCODINGS", "MAGIC", "Policy", "canonical_codes", "cluster", "codec_options",
-           "compare_encodings", "decode", "decoded_model", "encode", "header", "huffman_lengths", "is_lossless",
+           "compare_encodings", "decode", "decoded_model", "encode", "header", "huffman_lengths", "huffman_symbols",
+           "is_lossless", "pack_codes",
            "narrowest_uint", "pack_bits", "register_codec", "register_encoding", "rows", "shared_values",
            "size_bytes", "torch_save_bytes", "unpack_bits"]

@@ -120,35 +120,41 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _huffman_encode(t: Tensor, bits: int = 8) -> tuple[dict, bytes]:
-    codebook, index, exact = shared_values(t, bits)
-    k = len(codebook)
-    lengths = huffman_lengths(np.bincount(index, minlength=k))
-    if lengths.max() > 56:
-        raise ValueError("Huffman code longer than 56 bits; use fewer codebook bits")
+def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
+    """Each symbol's canonical Huffman code, concatenated and bit-packed: ``(payload, number of bits)``.
+
+    >>> pack_codes(np.array([0, 0, 1]), np.array([1, 1]))        # bits 0, 0, 1: one byte 0b00100000
+    (b' ', 3)
+    """
+    symbols, lengths = np.asarray(symbols, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+    if symbols.size == 0:
+        return b"", 0
     codes = canonical_codes(lengths)
-    sym_len, sym_code = lengths[index], codes[index]
+    sym_len, sym_code = lengths[symbols], codes[symbols]
     starts = np.cumsum(sym_len) - sym_len
     stream = np.zeros(int(sym_len.sum()), dtype=np.uint8)
     for j in range(int(lengths.max())):              # j-th bit of every code at once
         has = sym_len > j
         shift = (sym_len[has] - 1 - j).astype(np.uint64)
         stream[starts[has] + j] = ((sym_code[has] >> shift) & np.uint64(1)).astype(np.uint8)
-    meta = {"k": k, "nbits": int(stream.size), "exact": exact}
-    return meta, codebook.tobytes() + lengths.astype(np.uint8).tobytes() + np.packbits(stream).tobytes()
+    return np.packbits(stream).tobytes(), int(stream.size)
 
 
-def _huffman_decode(meta, payload, shape, dtype) -> Tensor:
-    k, nbits, n = meta["k"], meta["nbits"], int(np.prod(shape))
-    codebook = np.frombuffer(payload, np.float32, k)
-    lengths = np.frombuffer(payload, np.uint8, k, offset=4 * k).astype(np.int64)
-    stream = np.unpackbits(np.frombuffer(payload, np.uint8, offset=5 * k))[:nbits]
+def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
+    """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`pack_codes`).
+
+    >>> huffman_symbols(np.array([1, 1]), *pack_codes(np.array([0, 0, 1]), np.array([1, 1])), 3).tolist()
+    [0, 0, 1]
+    """
+    if count == 0:
+        return np.zeros(0, np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    stream = np.unpackbits(np.frombuffer(payload, np.uint8))[:nbits]
     width = int(lengths.max())
-    # lookup table over every width-bit window: window value -> (symbol, code length)
     codes = canonical_codes(lengths)
     table_sym = np.zeros(2**width, dtype=np.int64)
     table_len = np.zeros(2**width, dtype=np.int64)
-    for s in np.flatnonzero(lengths):
+    for s in np.flatnonzero(lengths):                # every width-bit window -> (symbol, code length)
         lo = int(codes[s]) << (width - int(lengths[s]))
         hi = lo + (1 << (width - int(lengths[s])))
         table_sym[lo:hi], table_len[lo:hi] = s, lengths[s]
@@ -157,13 +163,30 @@ def _huffman_decode(meta, payload, shape, dtype) -> Tensor:
     for j in range(width):
         window = (window << 1) | padded[j:j + nbits]
     step = table_len[window].tolist()
-    positions, p = [], 0
-    for _ in range(n):                                 # prefix codes decode one after another
-        positions.append(p)
+    starts, p = [], 0
+    for _ in range(count):                           # prefix codes decode one after another
+        starts.append(p)
         p += step[p]
-    index = table_sym[window[positions]] if n else np.zeros(0, np.int64)
-    return torch.from_numpy(codebook[index].copy()).to(dtype).reshape(shape)
+    return table_sym[window[starts]]
 
+
+def _huffman_encode(t: Tensor, bits: int = 8) -> tuple[dict, bytes]:
+    codebook, index, exact = shared_values(t, bits)
+    k = len(codebook)
+    lengths = huffman_lengths(np.bincount(index, minlength=k))
+    if lengths.max() > 56:
+        raise ValueError("Huffman code longer than 56 bits; use fewer codebook bits")
+    stream, nbits = pack_codes(index, lengths)
+    meta = {"k": k, "nbits": nbits, "exact": exact}
+    return meta, codebook.tobytes() + lengths.astype(np.uint8).tobytes() + stream
+
+
+def _huffman_decode(meta, payload, shape, dtype) -> Tensor:
+    k, n = meta["k"], int(np.prod(shape))
+    codebook = np.frombuffer(payload, np.float32, k)
+    lengths = np.frombuffer(payload, np.uint8, k, offset=4 * k).astype(np.int64)
+    index = huffman_symbols(lengths, payload[5 * k:], meta["nbits"], n)
+    return torch.from_numpy(codebook[index].copy()).to(dtype).reshape(shape)
 
 
 register_codec("codebook", _codebook_encode, _codebook_decode, lossless=False)

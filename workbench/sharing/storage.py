@@ -87,41 +87,11 @@ def huffman_stream(symbols: np.ndarray, alphabet: int) -> tuple[np.ndarray, byte
         return lengths, b"", 0
     if lengths.max() >= 2**LENGTH_BITS or lengths.max() > 24:
         raise ValueError("a Huffman code longer than 24 bits; use fewer bits")
-    codes = encodings._canonical_codes(lengths)
-    sym_len, sym_code = lengths[symbols], codes[symbols]
-    starts = np.cumsum(sym_len) - sym_len
-    stream = np.zeros(int(sym_len.sum()), dtype=np.uint8)
-    for j in range(int(lengths.max())):                       # j-th bit of every code at once
-        has = sym_len > j
-        shift = (sym_len[has] - 1 - j).astype(np.uint64)
-        stream[starts[has] + j] = ((sym_code[has] >> shift) & np.uint64(1)).astype(np.uint8)
-    return lengths, np.packbits(stream).tobytes(), int(stream.size)
+    payload, nbits = encodings.pack_codes(symbols, lengths)
+    return lengths, payload, nbits
 
 
-def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
-    """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`huffman_stream`)."""
-    if count == 0:
-        return np.zeros(0, np.int64)
-    lengths = np.asarray(lengths, dtype=np.int64)
-    stream = np.unpackbits(np.frombuffer(payload, np.uint8))[:nbits]
-    width = int(lengths.max())
-    codes = encodings._canonical_codes(lengths)
-    table_sym = np.zeros(2**width, dtype=np.int64)
-    table_len = np.zeros(2**width, dtype=np.int64)
-    for s in np.flatnonzero(lengths):                         # every width-bit window -> (symbol, length)
-        lo = int(codes[s]) << (width - int(lengths[s]))
-        hi = lo + (1 << (width - int(lengths[s])))
-        table_sym[lo:hi], table_len[lo:hi] = s, lengths[s]
-    padded = np.concatenate([stream, np.zeros(width, np.uint8)]).astype(np.int64)
-    window = np.zeros(nbits, dtype=np.int64)
-    for j in range(width):
-        window = (window << 1) | padded[j:j + nbits]
-    step = table_len[window].tolist()
-    starts, p = [], 0
-    for _ in range(count):                                    # prefix codes decode one after another
-        starts.append(p)
-        p += step[p]
-    return table_sym[window[starts]]
+huffman_symbols = encodings.huffman_symbols          # the decoder the huffman codec uses
 
 
 # ---------------------------------------------------------------- one tensor
