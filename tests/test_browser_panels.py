@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = ROOT / "tests" / "artifacts"
+from browser_support import ARTIFACTS, CHROMIUM, ROOT, free_port, lab_command, launch, serve
+
 CELLS = ["import workbench as wb\nwb.setup(seed=0)\nds = wb.load()",
          "wb.explorer.model_explorer(ds)",                                      # notebook 00
          "from workbench.pruning import make_explorer\nmake_explorer('lenet5', ds)",   # notebook 01
@@ -55,11 +47,6 @@ GEOMETRY = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -67,32 +54,13 @@ def lab(tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nbformat.write(nb, root / "panels.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / "user-settings"), "PYTHONPATH": str(ROOT),
            "JUPYTER_CONFIG_DIR": str(root / "config"), "WORKBENCH_THREADS": "1"}
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"JupyterLab did not start:\n{(root / 'lab.log').read_text()[-2000:]}")
-    yield url, token
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serve(lab_command(port, token, root), cwd=root, env=env, ready_url=f"{url}/api/status?token={token}",
+               log=root / "lab.log", name="JupyterLab"):
+        yield url, token
 
 
 def test_panels_fit_a_1280_px_window_with_the_file_browser_open(lab):
@@ -101,9 +69,7 @@ def test_panels_fit_a_1280_px_window_with_the_file_browser_open(lab):
     url, token = lab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{url}/lab/tree/panels.ipynb?token={token}")
         page.wait_for_selector(".jp-Notebook", timeout=120_000)

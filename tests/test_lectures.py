@@ -11,24 +11,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from browser_support import ARTIFACTS, CHROMIUM, free_port, launch, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import lectures  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -80,44 +76,18 @@ def test_the_voila_command_hides_code_and_shows_errors():
 
 
 # ---------------------------------------------------------------- in a real browser
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def voila(built):
     out, pages = built
-    port = _free_port()
+    port = free_port()
     # as `make lecture` runs it: the kernels pick matplotlib's inline backend, not the suite's Agg
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out / ".config")})
-    log = open(out / "voila.log", "w")
-    proc = subprocess.Popen(lectures.voila_command(port, root=out), env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=out)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/voila/render/index.ipynb", timeout=5)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"Voila did not start:\n{(out / 'voila.log').read_text()[-2000:]}")
-    yield url, pages
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def _browser(p):
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+    with serve(lectures.voila_command(port, root=out), cwd=out, env=env,
+               ready_url=f"{url}/voila/render/index.ipynb", log=out / "voila.log", name="Voila", tries=120):
+        yield url, pages
 
 
 @pytest.mark.browser
@@ -129,7 +99,7 @@ def test_every_lecture_page_renders_and_answers(voila):
     ARTIFACTS.mkdir(exist_ok=True)
     report = {}
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = launch(p)
         for page_path in pages:
             errors: list[str] = []
             page = browser.new_page(viewport={"width": 1280, "height": 720})

@@ -1,0 +1,69 @@
+"""What the browser tests share: Debian's Chromium, a free port, and servers started and stopped.
+
+JupyterLab (tests/test_browser.py, tests/test_browser_panels.py) and Voila
+(tests/test_lectures.py) are started the same way: a subprocess logging to a file,
+polled until it answers, terminated when the module's tests are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# without the background-networking flags Chromium's connections are refused by a closed network
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(playwright):
+    """Headless Debian Chromium (never a downloaded browser)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def lab_command(port: int, token: str, root: Path) -> list[str]:
+    """JupyterLab on ``root``, no browser, no news or update checks (they cover the page)."""
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    return cmd + (["--allow-root"] if os.geteuid() == 0 else [])
+
+
+@contextlib.contextmanager
+def serve(cmd: list[str], *, cwd: Path, env: dict, ready_url: str, log: Path, name: str, tries: int = 240):
+    """Run ``cmd`` until the test is done; fail with the end of its log if ``ready_url`` never answers."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            for _ in range(tries):
+                try:
+                    urllib.request.urlopen(ready_url, timeout=5)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail(f"{name} did not start:\n{log.read_text()[-2000:]}")
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
