@@ -59,6 +59,7 @@ baselines: env
 
 bench: env
 	$(BIN)/python benchmarks/slider_latency.py
+	$(BIN)/python benchmarks/browser_latency.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/regularization.py
 	$(BIN)/python benchmarks/sharing.py

@@ -27,6 +27,46 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# Installed before a page's own scripts (``page.add_init_script(PROBE)``): the time of the last key
+# press, of every kernel message, and of the last "kernel idle" message, in the page's clock.
+PROBE = """
+(() => {
+  const wb = window.__wb = {pressed: 0, messages: [], last: 0, idle: 0, changed: 0};
+  document.addEventListener('keydown', () => { wb.pressed = performance.now(); }, true);
+  const Native = window.WebSocket, text = new TextDecoder();
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', (ev) => {
+      const t = performance.now();
+      wb.messages.push(t); wb.last = t;
+      const body = typeof ev.data === 'string' ? ev.data
+        : ev.data instanceof ArrayBuffer && ev.data.byteLength < 4096 ? text.decode(ev.data) : '';
+      if (body.includes('"execution_state": "idle"') || body.includes('"execution_state":"idle"')) wb.idle = t;
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+})();
+"""
+# after a key press: the kernel went idle and no message came for 0.4 s (plots redrawn, echoes done)
+SETTLED = "() => { const wb = window.__wb; return wb.idle > wb.pressed && performance.now() - wb.last > 400; }"
+
+
+# what a control shows: a dropdown's selection, a slider's readout (its aria-valuenow can lag)
+CONTROL_VALUE = ("(e) => e.tagName === 'SELECT' ? e.value : "
+                 "(e.closest('.widget-slider').querySelector('.widget-readout') || e).innerText")
+
+
+def control_value(control) -> str:
+    return control.evaluate(CONTROL_VALUE)
+
+
+def control_keys(control) -> tuple[str, str]:
+    """The keys that move ``control`` forward, then back."""
+    return ("ArrowDown", "ArrowUp") if control.evaluate("e => e.tagName") == "SELECT" else ("ArrowRight", "ArrowLeft")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,10 +7,12 @@ never overwritten by JupyterLab's autosave. Skipped where Chromium is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -27,17 +29,36 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / "notebooks" / "00_baselines_and_measurement.ipynb", root / "00.ipynb")
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / "user-settings"),
-           "JUPYTER_CONFIG_DIR": str(root / "config"), "WORKBENCH_THREADS": "2"}
+           "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+           "WORKBENCH_THREADS": "2"}
     url = f"http://127.0.0.1:{port}"
     with serve(lab_command(port, token, root), cwd=root, env=env, ready_url=f"{url}/api/status?token={token}",
                log=root / "lab.log", name="JupyterLab", tries=120):
-        yield url, token
+        yield url, token, root / "runtime"
+
+
+def kernel_says(runtime: Path, code: str) -> dict:
+    """Run ``code`` in the notebook's own kernel (beside the browser) and return the JSON it prints."""
+    from jupyter_client import BlockingKernelClient
+
+    (connection,) = runtime.glob("kernel-*.json")
+    client = BlockingKernelClient(connection_file=str(connection))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        printed = []
+        reply = client.execute_interactive(code, timeout=60, output_hook=lambda msg: printed.append(
+            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return json.loads("".join(printed))
+    finally:
+        client.stop_channels()
 
 
 def test_run_all_then_move_the_slider(lab):
     from playwright.sync_api import expect, sync_playwright
 
-    url, token = lab
+    url, token, runtime = lab
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as p:
@@ -69,6 +90,13 @@ def test_run_all_then_move_the_slider(lab):
         handle.focus()
         page.keyboard.press("ArrowRight")                    # batch size 1 -> 2
         expect(table).to_contain_text("latency b2", timeout=30_000)
+        # the numbers in the browser are the ones the kernel measured for this setting
+        now = kernel_says(runtime, "import json; m = explorer.current\n"
+                                   "print(json.dumps({'batch': explorer.params['batch_size'], "
+                                   "'acc': m.accuracy, 'ms': m.latency_ms(explorer.params['batch_size'])}))")
+        assert now["batch"] == 2
+        expect(table).to_contain_text(f"{100 * now['acc']:.2f}%")
+        expect(table).to_contain_text(f"{now['ms']:.3f} ms")
         page.screenshot(path=str(ARTIFACTS / "browser_notebook00.png"), full_page=False)
         panel.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "browser_notebook00_plots.png"), full_page=False)

@@ -18,7 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_support import ARTIFACTS, CHROMIUM, free_port, launch, serve
+from browser_support import (ARTIFACTS, CHROMIUM, CONTROL_VALUE, PROBE, SETTLED, control_keys, control_value,
+                             free_port, launch, serve)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -104,6 +105,7 @@ def test_every_lecture_page_renders_and_answers(voila):
             errors: list[str] = []
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            page.add_init_script(PROBE)
             start = time.perf_counter()
             page.goto(f"{url}/voila/render/{page_path.name}", timeout=120_000)
             slider = page.locator(".widget-slider .noUi-handle, .widget-dropdown select").first
@@ -112,23 +114,9 @@ def test_every_lecture_page_renders_and_answers(voila):
             assert page.get_by_text("Error displaying widget").count() == 0
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                 has_text="Traceback").count() == 0
-            table = page.locator(".widget-html-content table").first
-            before = table.inner_text() if table.count() else ""
-            handle = page.locator(".widget-slider .noUi-handle").first
-            if handle.count():
-                handle.focus()
-                now, top = (handle.get_attribute(a) for a in ("aria-valuenow", "aria-valuemax"))
-                at_top = now is not None and top is not None and float(now) >= float(top)
-                readout = page.locator(".widget-readout").first
-                shown = readout.inner_text() if readout.count() else None
-                page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")     # a move the slider can make
-                if shown is not None:
-                    expect(readout).not_to_have_text(shown, timeout=30_000)      # the widget took the key
-                trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
-                if before and not trains:                                        # post-training: re-measured
-                    expect(table).not_to_have_text(before, timeout=60_000)
-                page.wait_for_timeout(500)
-                assert page.locator(".widget-html-content", has_text="Traceback").count() == 0, page_path.name
+            trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
+            moved = move_every_control(page, expect_table=not trains)
+            assert moved, f"{page_path.name}: no slider or dropdown answered the keyboard"
             for plot in page.locator(".js-plotly-plot").all():
                 box, parent = plot.bounding_box(), plot.locator("xpath=..").bounding_box()
                 if box and parent:
@@ -136,7 +124,43 @@ def test_every_lecture_page_renders_and_answers(voila):
             page.screenshot(path=str(ARTIFACTS / f"lecture_{page_path.stem[:2]}.png"), full_page=False)
             bad = [e for e in errors if not re.search(r"fonts|favicon|fontawesome", e)]
             assert not bad, (page_path.name, bad)
-            report[page_path.name] = round(ready, 1)
+            report[page_path.name] = {"ready_s": round(ready, 1), "controls_moved": moved}
             page.close()
         browser.close()
     (ARTIFACTS / "lecture_ready_s.json").write_text(json.dumps(report, indent=1))
+
+
+_TABLE = "() => { const t = document.querySelector('.widget-html-content table'); return t ? t.innerText : ''; }"
+
+
+def move_every_control(page, *, expect_table: bool) -> int:
+    """Press a key on every slider and dropdown and let the kernel answer each, with no traceback.
+
+    Each control must take the key (its readout or selection changes); post-training
+    panels (``expect_table``) must re-measure: the report table changes. Returns how
+    many controls were moved.
+    """
+    moved, changed = 0, False
+    for control in page.locator(".widget-slider .noUi-handle, .widget-dropdown select").all():
+        if not control.is_visible() or control.is_disabled():
+            continue
+        table = page.evaluate(_TABLE)
+        for key in control_keys(control):
+            before = control_value(control)
+            control.focus()
+            page.keyboard.press(key)
+            try:
+                page.wait_for_function(f"([e, before]) => ({CONTROL_VALUE})(e) !== before",
+                                       arg=[control.element_handle(), before], timeout=3_000)
+                break
+            except Exception:  # noqa: BLE001 - Playwright's TimeoutError: at the end of its range, go back
+                continue
+        else:
+            raise AssertionError(f"{page.url}: a control took neither key {control_keys(control)}")
+        page.wait_for_function(SETTLED, timeout=120_000, polling=100)
+        assert page.locator(".widget-html-content", has_text="Traceback").count() == 0, page.url
+        changed |= page.evaluate(_TABLE) != table
+        moved += 1
+    if expect_table:
+        assert changed, f"{page.url}: no move re-measured the report table"
+    return moved

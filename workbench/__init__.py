@@ -13,6 +13,17 @@ One module per concern: ``data``, ``models``, ``train``, ``baselines``,
 ``exercises`` with their check functions (reference solutions in ``solutions``).
 """
 
+import os as _os
+import sys as _sys
+
+# Every explorer draws with plotly's FigureWidget, whose import reaches jsonschema (through
+# nbformat), which then builds rfc3987-syntax's 39 Earley parsers for an IRI format check
+# nothing here uses: 1.5-3 s of every kernel's start, most of a lecture page's wait
+# (measured: FigureWidget imports in 0.3 s without it, 3.1 s with it, on 2 busy cores).
+# jsonschema treats the package as absent. WORKBENCH_IRI_FORMATS=1 keeps it.
+if "rfc3987_syntax" not in _sys.modules and _os.environ.get("WORKBENCH_IRI_FORMATS") != "1":
+    _sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+
 from .baselines import baseline_info, get_baseline
 from .data import DATASETS, Dataset, default_dataset, load
 from .encodings import ENCODINGS, decode, encode, size_bytes

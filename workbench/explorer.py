@@ -279,6 +279,7 @@ class Explorer(TimingMixin):
         m = self._statics[static_key]
         if self.latency_mode != "quick":
             return _Point(params, m)
+        self.table.value = table_html(self, _Point(params, m), timing=True)   # accuracy, size, MACs now
         lat, base = self._time(model, params, full=False)
         self._base_timings.setdefault(self._batch(params), []).append(base)
         point = _Point(params, _with(m, {self._batch(params): lat}), base)

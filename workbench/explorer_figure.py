@@ -118,6 +118,8 @@ def redraw(explorer, point) -> None:
                                      legendgroup=label, showlegend=col == 1), row=1, col=col)
         explorer._series[series_key] = first
     x = explorer.x
+    # the numbers first: the browser renders the table before it spends its time redrawing the plots
+    explorer.table.value = table_html(explorer, point)
     with fig.batch_update():
         xs_all = [p.params[x] for p in pts]
         lo, hi = (min(xs_all), max(xs_all)) if _numeric(xs_all) else (None, None)
@@ -150,7 +152,6 @@ def redraw(explorer, point) -> None:
         front = pareto_front([(p.measurement.size_bytes / 1e3, 100 * p.measurement.accuracy) for p in pts])
         fig.data[9].x, fig.data[9].y = [f[0] for f in front], [f[1] for f in front]
         draw_hints(explorer)
-    explorer.table.value = table_html(explorer, point)
 
 
 def _draw_baseline_latency(explorer, pts, point, lo, hi) -> None:
@@ -169,8 +170,11 @@ def _draw_baseline_latency(explorer, pts, point, lo, hi) -> None:
     fig.data[BAND].y = [lat.q3_ms for _, lat in lats] + [lat.q1_ms for _, lat in lats][::-1]
 
 
-def table_html(explorer, point) -> str:
-    """The report table of the baseline and ``point``, with the latency spread and how it was timed."""
+def table_html(explorer, point, *, timing: bool = False) -> str:
+    """The report table of the baseline and ``point``, with the latency spread and how it was timed.
+
+    ``timing=True``: ``point``'s latency is being measured (the note says so).
+    """
     base = explorer.base_point.measurement
     batch = explorer._batch(point.params)
     base_lat = point.baseline_latency if point.full else explorer.baseline_latency(batch)
@@ -184,7 +188,7 @@ def table_html(explorer, point) -> str:
     table = fmt[cols + timed].copy()
     for b in sorted({b for m in (base, point.measurement) for b in m.latency}):
         table[f"spread b{b}"] = [_spread(m.latency.get(b)) for m in (base, point.measurement)]
-    note = timing_note(explorer, point) if timed else "latency not timed"
+    note = ("timing this setting…" if timing else timing_note(explorer, point)) if timed else "latency not timed"
     caption = rep.caption().split("; latency:")[0]             # how latency was timed: in the note
     body = table.T.to_html(border=0, classes="wb-table")
     return (f'<style>.wb-table {{font-size:12.5px; border-collapse:collapse}} .wb-table td, .wb-table th '

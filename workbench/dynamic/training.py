@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_int, check_number
+from ..replay import replayable
 from ..train import seed_everything
 from .network import EarlyExitNet
 
@@ -39,6 +40,7 @@ def joint_loss(outputs: Sequence[Tensor], y: Tensor, exit_weights: Sequence[floa
     return sum(w * F.cross_entropy(o, y) for w, o in zip(exit_weights, outputs))
 
 
+@replayable
 def train_early_exit(net: EarlyExitNet, data, *, num_epochs: int = 3, lr: float = 3e-3, batch_size: int = 64,
                      exit_weights: Sequence[float] | None = None, widths: Sequence[float] | None = None,
                      seed: int = 0, progress: bool = True) -> list[dict]:

@@ -24,6 +24,7 @@ from torch.nn.utils import parametrize
 from .._checks import check_choice, check_fraction, check_int
 from ..pruning.groups import weight_layers
 from ..pruning.masks import keep_masks
+from ..replay import replayable
 from ..train import History, evaluate, train
 from ..weights import deep_copy
 from .penalties import check_lam, exact_zeros, group_lasso, l1, prox_group_, prox_l1_
@@ -109,6 +110,7 @@ class Snapshot:
     exact_zeros: float
 
 
+@replayable
 def regularization_path(model: nn.Module, data, regularizer: str, lams: Sequence[float], *,
                         epochs_per_lam: int = 1, lr: float = 1e-3, **train_kwargs) -> list[Snapshot]:
     """Train along rising ``lams``, each run warm-started from the previous one; keep a copy at each.

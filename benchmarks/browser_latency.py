@@ -1,0 +1,189 @@
+"""How fast the lecture pages answer where the user feels it: in the browser.
+
+    python benchmarks/browser_latency.py                 # every lecture page (a few minutes)
+    python benchmarks/browser_latency.py --pages 01 04   # some of them
+    python benchmarks/browser_latency.py --moves 12
+
+For each page served by Voila (as ``make lecture`` serves it) in headless Chromium:
+
+- **page ready**: from the page request to a usable panel (its first control visible
+  and its report table drawn);
+- **per move**: a key press on a slider (or a dropdown) of the explorer, to a setting the
+  panel has not measured before, until the report table's text changes in the DOM
+  (*table*), and until the page has settled (the kernel idle and no message for 0.4 s:
+  the plots redrawn too). Both are measured inside the browser
+  (``performance.now()`` at the keydown and at the mutation), so Python's polling adds
+  nothing. *kernel* is the time from the key press to the last kernel message before
+  the table changed: what remains of *table* after it is the browser's own work
+  (decoding the widget messages, rendering the table and the plots).
+
+Targets (issue: lecture mode): median <= 250 ms per move for post-training panels,
+page ready <= 10 s. Panels that train on a button press are reported, not timed: a
+slider move there only marks the setting as new. Run it on a quiet machine (check the
+load average): other work on the 2 cores makes the figures meaningless.
+Results also go to benchmarks/results/browser_latency.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import lectures  # noqa: E402
+from browser_support import (CHROMIUM, CONTROL_VALUE, PROBE, SETTLED, control_keys,  # noqa: E402
+                             control_value, free_port, launch, serve)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MOVE_GOAL_MS, READY_GOAL_S = 250, 10
+
+# Watch the report table (the first HTML widget holding a table) for a change of its text.
+WATCH = """
+() => {
+  const wb = window.__wb;
+  const box = document.querySelector('.widget-html-content table').closest('.widget-html');
+  wb.text = box.innerText; wb.changed = 0; wb.messages = [];
+  if (wb.observer) wb.observer.disconnect();
+  wb.observer = new MutationObserver(() => {
+    const t = performance.now(); wb.last = t;
+    if (!wb.changed && box.innerText !== wb.text) { wb.changed = t; }
+  });
+  wb.observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}
+"""
+
+
+def _one_move(page, control, key: str, timeout_ms: int) -> dict | str | None:
+    """Press ``key`` on ``control``: the browser-measured times, "end" if the control cannot move
+    that way, or None if the report table did not change (a setting measured before, or none)."""
+    page.evaluate(WATCH)
+    before = control_value(control)
+    control.focus()
+    page.keyboard.press(key)
+    try:
+        page.wait_for_function(f"([e, before]) => ({CONTROL_VALUE})(e) !== before",
+                               arg=[control.element_handle(), before], timeout=2_000)
+    except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the end of its range
+        return "end"
+    try:
+        page.wait_for_function("() => window.__wb.changed > 0", timeout=timeout_ms, polling=20)
+    except Exception:  # noqa: BLE001
+        return None
+    page.wait_for_function(SETTLED, timeout=60_000, polling=50)
+    t = page.evaluate("""() => { const wb = window.__wb;
+        const before = wb.messages.filter(m => m <= wb.changed);
+        return {pressed: wb.pressed, changed: wb.changed, last: wb.last,
+                kernel: before.length ? before[before.length - 1] : wb.pressed}; }""")
+    return {"table_ms": t["changed"] - t["pressed"], "settled_ms": t["last"] - t["pressed"],
+            "kernel_ms": t["kernel"] - t["pressed"]}
+
+
+def walk(page, n_moves: int, timeout_ms: int) -> list[dict]:
+    """``n_moves`` key presses, each to a setting not seen before: a snake over the first two controls.
+
+    The first control sweeps its range; at each end the second control steps once (a new
+    row of settings) and the sweep turns back, so no setting repeats.
+    """
+    ctls = [c for c in page.locator(".widget-slider .noUi-handle, .widget-dropdown select").all() if c.is_visible()]
+    if not ctls:
+        return []
+    first, second = ctls[0], ctls[1] if len(ctls) > 1 else None
+    forward, moves, misses = 0, [], 0
+    while len(moves) < n_moves and misses < 3:
+        result = _one_move(page, first, control_keys(first)[forward], timeout_ms)
+        if result == "end":
+            if second is None:
+                break
+            step = _one_move(page, second, control_keys(second)[0], timeout_ms)
+            if step == "end":
+                break
+            forward = 1 - forward
+            result = step
+        if result is None:
+            misses += 1
+            continue
+        if result != "end":
+            moves.append(result)
+    return moves
+
+
+def measure_page(browser, url: str, name: str, n_moves: int) -> dict:
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.add_init_script(PROBE)
+    start = time.perf_counter()
+    page.goto(f"{url}/voila/render/{name}", timeout=120_000)
+    page.locator(".widget-slider .noUi-handle, .widget-dropdown select").first.wait_for(timeout=120_000)
+    page.locator(".widget-html-content table").first.wait_for(timeout=120_000)
+    ready = time.perf_counter() - start
+    trains = page.locator("button", has_text="run").count() > 0
+    moves = [] if trains else walk(page, n_moves, timeout_ms=30_000)
+    page.close()
+    out = {"ready_s": round(ready, 2), "trains_on_button": trains, "moves": len(moves)}
+    for key in ("table_ms", "settled_ms", "kernel_ms"):
+        values = [m[key] for m in moves]
+        if values:
+            out[key] = {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+    if moves:
+        out["browser_ms"] = {"median": round(statistics.median(m["table_ms"] - m["kernel_ms"] for m in moves), 1)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", nargs="*", help="page number prefixes, e.g. 01 04 (default: every page)")
+    parser.add_argument("--moves", type=int, default=10, help="key presses per page (default 10)")
+    args = parser.parse_args(argv)
+    if CHROMIUM is None:
+        print("needs Debian's chromium package (apt-get install chromium)")
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} on {os.cpu_count()} cores" + ("  (busy: figures unreliable)" if load > 1 else ""))
+    out_dir = RESULTS / "lectures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = [p for p in lectures.build(out_dir) if not args.pages or p.name[:2] in args.pages]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out_dir / ".config")})
+    results = {}
+    with serve(lectures.voila_command(port, root=out_dir), cwd=out_dir, env=env,
+               ready_url=f"{url}/voila/render/index.ipynb", log=out_dir / "voila.log", name="Voila", tries=120), \
+            sync_playwright() as p:
+        browser = launch(p)
+        for path in pages:
+            r = results[path.name] = measure_page(browser, url, path.name, args.moves)
+            print(_line(path.name, r), flush=True)
+        browser.close()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "browser_latency.json").write_text(json.dumps(results, indent=1))
+    timed = [r for r in results.values() if "table_ms" in r]
+    print(f"\nmove goal (median <= {MOVE_GOAL_MS} ms, post-training panels): "
+          + ("MET" if timed and all(r["table_ms"]["median"] <= MOVE_GOAL_MS for r in timed) else "NOT MET"))
+    print(f"page-ready goal (<= {READY_GOAL_S} s): "
+          + ("MET" if all(r["ready_s"] <= READY_GOAL_S for r in results.values()) else "NOT MET"))
+    return 0
+
+
+def _line(name: str, r: dict) -> str:
+    head = f"{name[:34]:34s} ready {r['ready_s']:5.1f} s"
+    if r["trains_on_button"]:
+        return head + "  (trains on a button press: moves not timed)"
+    if "table_ms" not in r:
+        return head + "  (no move changed the table)"
+    t, s, k, b = r["table_ms"], r["settled_ms"], r["kernel_ms"], r["browser_ms"]
+    return (head + f"  {r['moves']} moves: table median {t['median']:.0f} max {t['max']:.0f} ms; "
+            f"settled median {s['median']:.0f} ms; kernel {k['median']:.0f} + browser {b['median']:.0f} ms")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
