@@ -7,15 +7,17 @@
 For each page served by Voila (as ``make lecture`` serves it) in headless Chromium:
 
 - **page ready**: from the page request to a usable panel (its first control visible
-  and its report table drawn);
+  and its report table drawn), on the first visit (pages that train, train) and on a
+  second visit (a fresh kernel; the training is replayed, see ``workbench.replay``);
 - **per move**: a key press on a slider (or a dropdown) of the explorer, to a setting the
-  panel has not measured before, until the report table's text changes in the DOM
-  (*table*), and until the page has settled (the kernel idle and no message for 0.4 s:
-  the plots redrawn too). Both are measured inside the browser
-  (``performance.now()`` at the keydown and at the mutation), so Python's polling adds
-  nothing. *kernel* is the time from the key press to the last kernel message before
-  the table changed: what remains of *table* after it is the browser's own work
-  (decoding the widget messages, rendering the table and the plots).
+  panel has not measured before, until the report table first changes in the DOM
+  (*first numbers*: accuracy, size and MACs, shown before the latency is timed), until it
+  shows the whole row including the latency (*whole row*, what the goal is judged on),
+  and until the page has settled (the kernel idle and no message for 0.4 s: the plots
+  redrawn too). All are measured inside the browser (``performance.now()`` at the
+  keydown and at the mutation), so Python's polling adds nothing. *kernel* is the time
+  from the key press to the last kernel message before the whole row appeared: what
+  remains after it is the browser's own work (decoding the widget messages, rendering).
 
 Targets (issue: lecture mode): median <= 250 ms per move for post-training panels,
 page ready <= 10 s. Panels that train on a button press are reported, not timed: a
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -50,11 +53,14 @@ WATCH = """
 () => {
   const wb = window.__wb;
   const box = document.querySelector('.widget-html-content table').closest('.widget-html');
-  wb.text = box.innerText; wb.changed = 0; wb.messages = [];
+  wb.text = box.innerText; wb.changed = 0; wb.complete = 0; wb.messages = [];
   if (wb.observer) wb.observer.disconnect();
   wb.observer = new MutationObserver(() => {
     const t = performance.now(); wb.last = t;
-    if (!wb.changed && box.innerText !== wb.text) { wb.changed = t; }
+    const text = box.innerText;
+    if (text === wb.text) return;
+    if (!wb.changed) wb.changed = t;
+    if (!wb.complete && !text.includes('timing this setting')) wb.complete = t;
   });
   wb.observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
 }
@@ -74,16 +80,17 @@ def _one_move(page, control, key: str, timeout_ms: int) -> dict | str | None:
     except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the end of its range
         return "end"
     try:
-        page.wait_for_function("() => window.__wb.changed > 0", timeout=timeout_ms, polling=20)
+        page.wait_for_function("() => window.__wb.complete > 0", timeout=timeout_ms, polling=20)
     except Exception:  # noqa: BLE001
         return None
     page.wait_for_function(SETTLED, timeout=60_000, polling=50)
     t = page.evaluate("""() => { const wb = window.__wb;
         const before = wb.messages.filter(m => m <= wb.changed);
-        return {pressed: wb.pressed, changed: wb.changed, last: wb.last,
-                kernel: before.length ? before[before.length - 1] : wb.pressed}; }""")
-    return {"table_ms": t["changed"] - t["pressed"], "settled_ms": t["last"] - t["pressed"],
-            "kernel_ms": t["kernel"] - t["pressed"]}
+        const done = wb.messages.filter(m => m <= wb.complete);
+        return {pressed: wb.pressed, changed: wb.changed, complete: wb.complete, last: wb.last,
+                kernel: done.length ? done[done.length - 1] : wb.pressed}; }""")
+    return {"first_ms": t["changed"] - t["pressed"], "table_ms": t["complete"] - t["pressed"],
+            "settled_ms": t["last"] - t["pressed"], "kernel_ms": t["kernel"] - t["pressed"]}
 
 
 def walk(page, n_moves: int, timeout_ms: int) -> list[dict]:
@@ -115,19 +122,27 @@ def walk(page, n_moves: int, timeout_ms: int) -> list[dict]:
     return moves
 
 
-def measure_page(browser, url: str, name: str, n_moves: int) -> dict:
+def open_page(browser, url: str, name: str):
+    """Open a lecture page; return it and the seconds from the request to a usable panel."""
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.add_init_script(PROBE)
     start = time.perf_counter()
-    page.goto(f"{url}/voila/render/{name}", timeout=120_000)
-    page.locator(".widget-slider .noUi-handle, .widget-dropdown select").first.wait_for(timeout=120_000)
-    page.locator(".widget-html-content table").first.wait_for(timeout=120_000)
-    ready = time.perf_counter() - start
+    page.goto(f"{url}/voila/render/{name}", timeout=180_000)
+    page.locator(".widget-slider .noUi-handle, .widget-dropdown select").first.wait_for(timeout=180_000)
+    page.locator(".widget-html-content table").first.wait_for(timeout=180_000)
+    return page, time.perf_counter() - start
+
+
+def measure_page(browser, url: str, name: str, n_moves: int) -> dict:
+    page, ready = open_page(browser, url, name)
     trains = page.locator("button", has_text="run").count() > 0
     moves = [] if trains else walk(page, n_moves, timeout_ms=30_000)
     page.close()
-    out = {"ready_s": round(ready, 2), "trains_on_button": trains, "moves": len(moves)}
-    for key in ("table_ms", "settled_ms", "kernel_ms"):
+    page, again = open_page(browser, url, name)           # a second visit: a fresh kernel, training replayed
+    page.close()
+    out = {"ready_s": round(ready, 2), "ready_again_s": round(again, 2), "trains_on_button": trains,
+           "moves": len(moves)}
+    for key in ("first_ms", "table_ms", "settled_ms", "kernel_ms"):
         values = [m[key] for m in moves]
         if values:
             out[key] = {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
@@ -154,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out_dir / ".config")})
+    replays = out_dir / "replay"                          # a cold start: no training to replay yet
+    shutil.rmtree(replays, ignore_errors=True)
+    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out_dir / ".config"),
+                "WORKBENCH_CACHE_DIR": str(replays)})
     results = {}
     with serve(lectures.voila_command(port, root=out_dir), cwd=out_dir, env=env,
                ready_url=f"{url}/voila/render/index.ipynb", log=out_dir / "voila.log", name="Voila", tries=120), \
@@ -169,20 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     timed = [r for r in results.values() if "table_ms" in r]
     print(f"\nmove goal (median <= {MOVE_GOAL_MS} ms, post-training panels): "
           + ("MET" if timed and all(r["table_ms"]["median"] <= MOVE_GOAL_MS for r in timed) else "NOT MET"))
-    print(f"page-ready goal (<= {READY_GOAL_S} s): "
-          + ("MET" if all(r["ready_s"] <= READY_GOAL_S for r in results.values()) else "NOT MET"))
+    for key, label in (("ready_s", "first visit"), ("ready_again_s", "second visit")):
+        print(f"page-ready goal (<= {READY_GOAL_S} s), {label}: "
+              + ("MET" if all(r[key] <= READY_GOAL_S for r in results.values()) else "NOT MET"))
     return 0
 
 
 def _line(name: str, r: dict) -> str:
-    head = f"{name[:34]:34s} ready {r['ready_s']:5.1f} s"
+    head = f"{name[:30]:30s} ready {r['ready_s']:5.1f} s, again {r['ready_again_s']:4.1f} s"
     if r["trains_on_button"]:
         return head + "  (trains on a button press: moves not timed)"
     if "table_ms" not in r:
         return head + "  (no move changed the table)"
-    t, s, k, b = r["table_ms"], r["settled_ms"], r["kernel_ms"], r["browser_ms"]
-    return (head + f"  {r['moves']} moves: table median {t['median']:.0f} max {t['max']:.0f} ms; "
-            f"settled median {s['median']:.0f} ms; kernel {k['median']:.0f} + browser {b['median']:.0f} ms")
+    f, t, s, k, b = r["first_ms"], r["table_ms"], r["settled_ms"], r["kernel_ms"], r["browser_ms"]
+    return (head + f"\n    {r['moves']} moves: first numbers {f['median']:.0f} ms; whole row median {t['median']:.0f} "
+            f"max {t['max']:.0f} ms (kernel {k['median']:.0f} + browser {b['median']:.0f}); plots settled "
+            f"{s['median']:.0f} ms")
 
 
 if __name__ == "__main__":

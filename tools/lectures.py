@@ -2,6 +2,7 @@
 
     python tools/lectures.py build            # notebooks/ -> lectures/ (git-ignored)
     python tools/lectures.py serve            # build, then serve with Voila (make lecture)
+    python tools/lectures.py serve --warm     # run every page once first: training is replayed
 
 A notebook joins the lecture mode by tagging cells, nothing else:
 
@@ -115,17 +116,35 @@ def voila_command(port: int = 8866, *, root: Path = LECTURES, preheat: bool = Fa
     return cmd
 
 
+def warm(pages: list[Path], env: dict) -> None:
+    """Run each page once in a kernel of its own, so that its training (``workbench.replay``) is stored
+    and the lecture's first visit replays it instead of training."""
+    import time
+
+    from nbclient import NotebookClient
+
+    for path in pages:
+        start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env=env)                       # the environment Voila's kernel gets
+        print(f"  warmed {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["build", "serve"])
     parser.add_argument("--port", type=int, default=8866)
     parser.add_argument("--preheat", action="store_true", help="keep one ready kernel per page (opens instantly)")
+    parser.add_argument("--warm", action="store_true", help="run every page once before serving (replays training)")
     args = parser.parse_args(argv)
     pages = build()
     print(f"{len(pages)} lecture pages in {LECTURES.relative_to(ROOT)}/: " + ", ".join(p.stem[:2] for p in pages))
     if args.command == "serve":
         print(f"open http://127.0.0.1:{args.port}/voila/render/index.ipynb")
         env = {**os.environ, "WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS", "2")}
+        if args.warm:
+            warm(pages, env)
         return subprocess.call(voila_command(args.port, preheat=args.preheat), env=env, cwd=LECTURES)
     return 0
 

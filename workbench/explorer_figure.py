@@ -188,7 +188,7 @@ def table_html(explorer, point, *, timing: bool = False) -> str:
     table = fmt[cols + timed].copy()
     for b in sorted({b for m in (base, point.measurement) for b in m.latency}):
         table[f"spread b{b}"] = [_spread(m.latency.get(b)) for m in (base, point.measurement)]
-    note = ("timing this setting…" if timing else timing_note(explorer, point)) if timed else "latency not timed"
+    note = "timing this setting…" if timing else timing_note(explorer, point) if timed else "latency not timed"
     caption = rep.caption().split("; latency:")[0]             # how latency was timed: in the note
     body = table.T.to_html(border=0, classes="wb-table")
     return (f'<style>.wb-table {{font-size:12.5px; border-collapse:collapse}} .wb-table td, .wb-table th '
