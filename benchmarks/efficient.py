@@ -115,6 +115,22 @@ def shuffle(ds) -> None:
         f"{means.loc['noshuffle', 'mean']:.4f} ± {means.loc['noshuffle', 'std']:.4f}", "both printed", None)
 
 
+def matched(ds, threads: int | None, repeats: int) -> None:
+    print("\n[matched] designed separable network vs the standard one pruned / distilled to its MACs", flush=True)
+    grid, designs = ef.load_grid(ds.name), ef.load_designs(ds.name)
+    table, _ = ef.matched_budget(ds, grid[(1.0, 28)], designs[("standard", 1.0, 28, 0)], repeats=repeats,
+                                 threads=threads)
+    print(table.round(4).to_string())
+    RESULTS["matched"] = table.reset_index().to_dict(orient="records")
+    gap = abs(table.loc["pruned", "MACs / designed"] - 1)
+    row("pruned network's MACs against the designed one's", f"{table.loc['pruned', 'MACs / designed']:.3f}",
+        "within a few %", gap <= 0.05)
+    accs = ", ".join(f"{name} {acc:.3f}" for name, acc in table["test_acc"].items())
+    row("test accuracy at matched MACs", accs, "printed", None)
+    lat = ", ".join(f"{name} {ms:.3f} ms" for name, ms in table["latency_ms"].items())
+    row("latency at batch 1 (interleaved)", lat, "printed", None)
+
+
 def slider(ds) -> None:
     print("\n[slider] explorer moves to grid settings not shown yet", flush=True)
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -141,6 +157,7 @@ def main(argv=None) -> int:
     grid(ds)
     latency(args.threads, args.repeats)
     shuffle(ds)
+    matched(ds, args.threads, args.repeats)
     slider(ds)
     print(f"\n{'target':55s} {'measured':70s} {'goal':28s} verdict")
     for target, measured, goal, verdict in ROWS:

@@ -240,6 +240,42 @@ def test_train_net_is_seeded(ds):
     assert torch.equal(G.flatten(a), G.flatten(b))
 
 
+# ---------------------------------------------------------------- matched budgets
+
+
+def test_prune_to_macs_lands_within_a_few_percent_of_the_target():
+    full, designed = ef.build_net("standard"), ef.build_net("separable")
+    target = wb.count_macs(designed, (1, 28, 28))
+    pruned = ef.prune_to_macs(full, target, (1, 28, 28))
+    assert abs(wb.count_macs(pruned, (1, 28, 28)) / target - 1) < 0.03
+    assert wb.count_macs(full, (1, 28, 28)) > 5 * target                 # the original is untouched
+    with pytest.raises(ValueError, match="macs"):
+        ef.prune_to_macs(full, 10 * wb.count_macs(full, (1, 28, 28)), (1, 28, 28))
+
+
+def test_fresh_copy_keeps_the_shape_and_draws_new_weights():
+    from workbench.efficient.matched import fresh_copy
+
+    net = ef.build_net("standard", 0.5, seed=1)
+    new = fresh_copy(net, seed=2)
+    assert [p.shape for p in new.parameters()] == [p.shape for p in net.parameters()]
+    assert not torch.equal(new.stem[0].weight, net.stem[0].weight)
+    assert torch.equal(fresh_copy(net, seed=2).stem[0].weight, new.stem[0].weight)      # seeded
+
+
+def test_matched_budget_table(ds):
+    from workbench.efficient.matched import COLUMNS
+
+    recipe = dataclasses.replace(ef.MATCHED, finetune_epochs=1, distill_epochs=1)
+    designed, full = ef.build_net("separable", 0.5, 20), ef.build_net("standard")
+    table, nets = ef.matched_budget(ds, designed, full, recipe=recipe, repeats=2)
+    assert list(table.columns) == list(COLUMNS) and list(table.index) == ["full", "designed", "pruned", "distilled"]
+    assert abs(table.loc["pruned", "MACs / designed"] - 1) < 0.05
+    assert table.loc["distilled", "macs"] == table.loc["pruned", "macs"]
+    assert (table["latency_ms"] > 0).all() and table["test_acc"].between(0, 1).all()
+    assert set(nets) == set(table.index) and nets["full"] is full
+
+
 # ---------------------------------------------------------------- explorer
 
 
