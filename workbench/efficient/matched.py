@@ -47,6 +47,7 @@ class MatchRecipe:
     soft_weight: float = 0.9        # weight of the soft-target loss against the labels
     criterion: str = "l1"           # channel criterion of workbench.pruning (CRITERIA)
     seed: int = 0
+    threads: int | None = 1         # while training: one thread suits these small networks (None: leave as is)
 
 
 MATCHED = MatchRecipe()
@@ -99,7 +100,7 @@ def matched_budget(data, designed: nn.Module, full: nn.Module, *, recipe: MatchR
     network, test and validation accuracy, median latency at batch 1 (interleaved; NaN
     when ``latency=False``) and how the network was trained.
     """
-    from ..distillation import CachedTeacher, Recipe, distill
+    from ..distillation import CachedTeacher, Recipe, distill, experiments
 
     check_int("repeats", repeats, 1)
     check_int("finetune_epochs", recipe.finetune_epochs, 0)
@@ -108,13 +109,14 @@ def matched_budget(data, designed: nn.Module, full: nn.Module, *, recipe: MatchR
     shape = data.input_shape
     target = count_macs(designed, shape)
     pruned = prune_to_macs(full, target, shape, criterion=recipe.criterion, data=data)
-    if recipe.finetune_epochs:
-        train(pruned, data, num_epochs=recipe.finetune_epochs, lr=recipe.lr, schedule="cosine", seed=recipe.seed,
-              progress=False, desc="fine-tune the pruned network")
     student = fresh_copy(pruned, recipe.seed)
-    distill(student, data, CachedTeacher(full, data.X_train), temperature=recipe.temperature,
-            alpha=recipe.soft_weight, recipe=Recipe(num_epochs=recipe.distill_epochs, lr=recipe.lr, threads=None),
-            seed=recipe.seed)
+    with experiments.threads(recipe.threads):
+        if recipe.finetune_epochs:
+            train(pruned, data, num_epochs=recipe.finetune_epochs, lr=recipe.lr, schedule="cosine",
+                  seed=recipe.seed, progress=False, desc="fine-tune the pruned network")
+        distill(student, data, CachedTeacher(full, data.X_train), temperature=recipe.temperature,
+                alpha=recipe.soft_weight, recipe=Recipe(num_epochs=recipe.distill_epochs, lr=recipe.lr, threads=None),
+                seed=recipe.seed)
     nets = {"full": full.eval(), "designed": designed.eval(), "pruned": pruned.eval(), "distilled": student.eval()}
     training = {"full": "trained", "designed": "trained", "pruned": f"full, pruned, {recipe.finetune_epochs} epochs",
                 "distilled": f"pruned shape, fresh weights, {recipe.distill_epochs} epochs of distillation"}
