@@ -14,6 +14,7 @@ import workbench as wb
 from workbench import efficient as ef
 from workbench.efficient import explorer as EX
 from workbench.efficient import grid as G
+from workbench.encodings import rows
 from workbench.exercises import efficient as ex
 from workbench.solutions import efficient as ref
 
@@ -176,7 +177,7 @@ def test_stored_grid_is_4x4_and_has_a_cheap_point_close_to_the_full_one():
     full = wb.load("digits")
     grid = ef.load_grid()
     assert set(grid) == {(a, r) for a in ef.ALPHAS for r in ef.RESOLUTIONS}
-    assert G.grid_path().stat().st_size < 300_000
+    assert G.grid_path().stat().st_size + G.designs_path().stat().st_size < 300_000
     table = ef.grid_table(grid, full)
     assert table["test_acc"].max() > 0.9
     assert len(ef.cheap_and_close(table, pp=1.0, cut=3.0, full=(1.0, 28))) >= 1
@@ -190,6 +191,35 @@ def test_stored_designs_match_their_specs():
         assert net.resolution == resolution
     runs = ef.shuffle_table({(b, s): n for (b, a, r, s), n in designs.items() if "shuffle" in b}, wb.load("digits"))
     assert len(runs) == 6 and runs["params"].nunique() == 1 and runs["macs"].nunique() == 1
+
+
+def test_pack_stores_large_weights_in_int8_and_the_rest_in_fp16():
+    net = ef.build_net("standard", 1.0, seed=3).eval()
+    blob = G.pack(net)
+    codecs = {e["name"]: e["codec"] for e in wb.encodings.header(blob.numpy().tobytes())["tensors"]}
+    state = dict(G._state_tensors(net))
+    assert {k for k, c in codecs.items() if c == "int8"} == {k for k, v in state.items()
+                                                             if v.ndim >= 2 and v.numel() >= G.INT8_MIN} != set()
+    back = G.unpack(ef.build_net("standard", 1.0, seed=4), blob)
+    for k, v in state.items():
+        w = dict(back.state_dict())[k]
+        if codecs[k] == "fp16":
+            assert torch.equal(w, v.half().float()), k
+        else:                                                  # at most half a step of each row's int8 scale
+            step = rows(v).abs().amax(1, keepdim=True) / 127
+            assert ((rows(w) - rows(v)).abs() <= step / 2 + 1e-6).all(), k
+
+
+@pytest.mark.slow
+def test_stored_networks_keep_their_recorded_accuracy():
+    full, designs = wb.load("digits"), ef.load_designs()
+    for path, nets in ((G.grid_path(), {G._key(*k): n for k, n in ef.load_grid().items()}),
+                       (G.designs_path(), {G._design_key(*spec): designs[spec[:4]] for spec in ef.DESIGNS})):
+        recorded = G.recorded_accuracy(path)
+        assert set(recorded) == set(nets)
+        for key, net in nets.items():                          # within 0.1 pp: one test digit of 1,000
+            assert abs(wb.evaluate(net, full.X_test, full.y_test) - recorded[key]["stored"]) <= 0.001 + 1e-9, key
+            assert abs(recorded[key]["stored"] - recorded[key]["trained"]) <= 0.001 + 1e-9, key
 
 
 def test_cheap_and_close_by_hand():
@@ -208,6 +238,42 @@ def test_train_net_is_seeded(ds):
     a = G.train_net(ds, "shuffle", 0.25, 16, recipe=recipe)
     b = G.train_net(ds, "shuffle", 0.25, 16, recipe=recipe)
     assert torch.equal(G.flatten(a), G.flatten(b))
+
+
+# ---------------------------------------------------------------- matched budgets
+
+
+def test_prune_to_macs_lands_within_a_few_percent_of_the_target():
+    full, designed = ef.build_net("standard"), ef.build_net("separable")
+    target = wb.count_macs(designed, (1, 28, 28))
+    pruned = ef.prune_to_macs(full, target, (1, 28, 28))
+    assert abs(wb.count_macs(pruned, (1, 28, 28)) / target - 1) < 0.03
+    assert wb.count_macs(full, (1, 28, 28)) > 5 * target                 # the original is untouched
+    with pytest.raises(ValueError, match="macs"):
+        ef.prune_to_macs(full, 10 * wb.count_macs(full, (1, 28, 28)), (1, 28, 28))
+
+
+def test_fresh_copy_keeps_the_shape_and_draws_new_weights():
+    from workbench.efficient.matched import fresh_copy
+
+    net = ef.build_net("standard", 0.5, seed=1)
+    new = fresh_copy(net, seed=2)
+    assert [p.shape for p in new.parameters()] == [p.shape for p in net.parameters()]
+    assert not torch.equal(new.stem[0].weight, net.stem[0].weight)
+    assert torch.equal(fresh_copy(net, seed=2).stem[0].weight, new.stem[0].weight)      # seeded
+
+
+def test_matched_budget_table(ds):
+    from workbench.efficient.matched import COLUMNS
+
+    recipe = dataclasses.replace(ef.MATCHED, finetune_epochs=1, distill_epochs=1)
+    designed, full = ef.build_net("separable", 0.5, 20), ef.build_net("standard")
+    table, nets = ef.matched_budget(ds, designed, full, recipe=recipe, repeats=2)
+    assert list(table.columns) == list(COLUMNS) and list(table.index) == ["full", "designed", "pruned", "distilled"]
+    assert abs(table.loc["pruned", "MACs / designed"] - 1) < 0.05
+    assert table.loc["distilled", "macs"] == table.loc["pruned", "macs"]
+    assert (table["latency_ms"] > 0).all() and table["test_acc"].between(0, 1).all()
+    assert set(nets) == set(table.index) and nets["full"] is full
 
 
 # ---------------------------------------------------------------- explorer

@@ -74,6 +74,21 @@ def test_fp32_size_is_the_raw_bytes_plus_a_small_header():
     assert raw < E.size_bytes(model) < raw + 2000
 
 
+def test_header_is_compressed_and_first_format_blobs_still_decode():
+    import json
+    import zlib
+
+    state = _state(0.5)
+    blob = E.encode(state, "csr")
+    head = E.header(blob)
+    plain = json.dumps(head, separators=(",", ":")).encode()
+    n = int.from_bytes(blob[6:10], "little")
+    assert blob.startswith(E.MAGIC) and n == len(zlib.compress(plain, 9)) < len(plain)
+    legacy = b"WBENC1" + len(plain).to_bytes(4, "little") + plain + blob[10 + n:]   # the uncompressed format
+    back = E.decode(legacy)
+    assert E.header(legacy) == head and all(torch.equal(back[k], state[k]) for k in state)
+
+
 def test_huffman_shortens_frequent_symbols():
     assert E.huffman_lengths(np.array([5, 1, 1, 2])).tolist() == [1, 3, 3, 2]
     lengths = E.huffman_lengths(np.array([50, 20, 10, 10, 5, 5]))

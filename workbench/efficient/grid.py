@@ -4,10 +4,12 @@
 
 Training sixteen networks (plus the shuffle, fire and standard ones of ``DESIGNS``)
 does not fit a notebook's minute, so this script trains them once, deterministically
-(seeded, one thread, the recipes below), and stores the weights in half precision in
-``data/efficient/grid-<dataset>.safetensors`` and ``designs-<dataset>.safetensors``: one
-flat vector per network, rebuilt into ``build_net(...)`` by shape. Every accuracy
-shown from them is measured again, live, on these stored weights.
+(seeded, one thread, the recipes below), and stores each network as a blob of the
+workbench's own encodings (``STORE_ENCODING``: weights of at least ``INT8_MIN`` values in
+per-channel int8, every other float in fp16) in ``data/efficient/grid-<dataset>.safetensors``
+and ``designs-<dataset>.safetensors``. The file also records each network's test accuracy
+before and after storing (``recorded_accuracy``); every accuracy the notebook shows is
+measured again, live, on the stored weights.
 
     >>> grid = load_grid()
     >>> sorted({a for a, r in grid})
@@ -25,13 +27,18 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_number
+from ..encodings import decode, encode, register_encoding
 from ..paths import REPO_ROOT
-from ..train import train
+from ..train import evaluate, train
 from .nets import TinyNet, build_net
 
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 RESOLUTIONS = (16, 20, 24, 28)         # rho = 4/7, 5/7, 6/7, 1 (MobileNet: 128, 160, 192, 224 px)
 BLOCK = "separable"
+INT8_MIN = 4096                        # weights this large are stored in per-channel int8, the rest in fp16
+STORE_ENCODING = "fp16_int8_large"
+register_encoding(STORE_ENCODING, lambda name, t: ("int8" if t.ndim >= 2 and t.numel() >= INT8_MIN else "fp16")
+                  if t.is_floating_point() and t.numel() else "raw")
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ def load_designs(dataset: str = "digits") -> dict[tuple, TinyNet]:
         for key in f.keys():
             p = dict(kv.split("=") for kv in key.split(","))
             spec = (p["block"], float(p["alpha"]), int(p["resolution"]), int(p["seed"]))
-            out[spec] = unflatten(build_net(*spec[:3], seed=None), f.get_tensor(key).float())
+            out[spec] = unpack(build_net(*spec[:3], seed=None), f.get_tensor(key))
     return dict(sorted(out.items()))
 
 
@@ -122,6 +129,54 @@ def unflatten(net: nn.Module, vector: torch.Tensor) -> nn.Module:
     return net.eval()
 
 
+def pack(net: nn.Module) -> torch.Tensor:
+    """The network's float state encoded with ``STORE_ENCODING``, as a uint8 tensor (safetensors stores tensors)."""
+    return torch.frombuffer(bytearray(encode(dict(_state_tensors(net)), STORE_ENCODING)), dtype=torch.uint8)
+
+
+def unpack(net: nn.Module, blob: torch.Tensor) -> nn.Module:
+    """Load a tensor made by :func:`pack` into a network of the same architecture (in float32, eval mode)."""
+    state = {k: v.float() for k, v in decode(blob.numpy().tobytes()).items()}
+    net.load_state_dict(state, strict=False)
+    return net.eval()
+
+
+def save_nets(nets: dict[str, nn.Module], path: Path, data=None, *, trained: dict[str, float] | None = None,
+              **metadata: str) -> int:
+    """Store ``{key: network}`` packed in one safetensors file; returns its size in bytes.
+
+    With ``data``, the file records each network's test accuracy as trained and as
+    stored (decoded from its blob): ``recorded_accuracy`` reads them back. ``trained``
+    gives the accuracy as trained of networks that were reloaded from a stored file.
+    """
+    trained = trained or {}
+    import copy
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors = {key: pack(net) for key, net in nets.items()}
+    if data is not None:
+        acc = {key: {"trained": trained.get(key, evaluate(net, data.X_test, data.y_test)),
+                     "stored": evaluate(unpack(copy.deepcopy(net), tensors[key]), data.X_test, data.y_test)}
+               for key, net in nets.items()}
+        metadata["test_acc"] = json.dumps(acc)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"encoding": STORE_ENCODING, **metadata})
+    return path.stat().st_size
+
+
+def recorded_accuracy(path: Path) -> dict[str, dict[str, float]]:
+    """``{key: {"trained": test_acc, "stored": test_acc}}`` as recorded by :func:`save_nets` (empty if none)."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("test_acc", "{}"))
+
+
 def train_net(data, block: str = BLOCK, alpha: float = 1.0, resolution: int = 28, *, recipe: Recipe = RECIPE,
               monitor=None, progress: bool = False) -> TinyNet:
     """Build and train one network with ``recipe`` (seeded: the same call gives the same network)."""
@@ -149,16 +204,11 @@ def train_grid(data, alphas: Sequence[float] = ALPHAS, resolutions: Sequence[int
 
 
 def save_grid(grid: dict[tuple[float, int], nn.Module], path: Path | None = None, *,
-              recipe: Recipe = RECIPE) -> int:
-    """Store the grid in half precision; returns the file's size in bytes."""
-    from safetensors.torch import save_file
-
-    path = Path(path or grid_path())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {_key(a, r): flatten(net).half() for (a, r), net in grid.items()}
+              recipe: Recipe = RECIPE, data=None, trained: dict[str, float] | None = None) -> int:
+    """Store the grid (see :func:`save_nets`); returns the file's size in bytes."""
     meta = {k: str(v) for k, v in asdict(recipe).items()}
-    save_file(tensors, str(path), metadata={"block": BLOCK, "dtype": "float16", **meta})
-    return path.stat().st_size
+    return save_nets({_key(a, r): net for (a, r), net in grid.items()}, Path(path or grid_path()), data,
+                     trained=trained, block=BLOCK, **meta)
 
 
 def load_grid(dataset: str = "digits", path: Path | None = None) -> dict[tuple[float, int], TinyNet]:
@@ -174,7 +224,7 @@ def load_grid(dataset: str = "digits", path: Path | None = None) -> dict[tuple[f
         for key in f.keys():
             parts = dict(p.split("=") for p in key.split(","))
             a, r = float(parts["alpha"]), int(parts["resolution"])
-            out[(a, r)] = unflatten(build_net(BLOCK, a, r, seed=None), f.get_tensor(key).float())
+            out[(a, r)] = unpack(build_net(BLOCK, a, r, seed=None), f.get_tensor(key))
     return dict(sorted(out.items()))
 
 
@@ -186,8 +236,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     same networks: each is seeded on its own.
     """
     import sys
-
-    from safetensors.torch import save_file
 
     from ..data import load
     from ..notebook import setup
@@ -211,19 +259,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     if only:
         return
     stored = {k: flatten(n) for k, n in load_grid(ds.name).items()} if path.exists() else {}
+    kept = {_key(*k) for k in stored}                       # reloaded from the file, not retrained
     for name, part in parts.items():
         if part.exists():
-            stored.update(torch.load(part))
+            new = torch.load(part)
+            stored.update(new)
+            kept -= {_key(*k) for k in new if len(k) == 2}
         elif name.startswith("d"):
             spec = DESIGNS[int(name[1:])]
             stored[spec] = flatten(train_design(ds, spec))
         elif not any(k[1] == int(name) for k in stored if len(k) == 2):
             stored.update({k: flatten(n) for k, n in train_grid(ds, ALPHAS, (int(name),)).items()})
     grid = {k: unflatten(build_net(BLOCK, *k, seed=None), v) for k, v in stored.items() if len(k) == 2}
-    size = save_grid(grid, path)
-    designs = {_design_key(*k): v.half() for k, v in stored.items() if len(k) == 5}
-    save_file(designs, str(designs_path(ds.name)), metadata={"dtype": "float16", "lr": str(RECIPE.lr),
-                                                             "batch_size": str(RECIPE.batch_size)})
+    trained = {k: acc["trained"] for k, acc in recorded_accuracy(path).items() if k in kept} if kept else {}
+    size = save_grid(grid, path, data=ds, trained=trained)
+    designs = {_design_key(*k): unflatten(build_net(*k[:3], seed=None), v) for k, v in stored.items() if len(k) == 5}
+    save_nets(designs, designs_path(ds.name), ds, lr=str(RECIPE.lr), batch_size=str(RECIPE.batch_size))
     for part in parts.values():
         part.unlink(missing_ok=True)
     print(f"stored {len(grid)} grid networks in {path.name}: {size:,} bytes; {len(designs)} designs in "

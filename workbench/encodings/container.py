@@ -1,7 +1,8 @@
 """Encodings: a policy picks a codec for every tensor; ``encode`` writes one blob.
 
-The blob is a small JSON header (per tensor: name, shape, dtype, codec, meta, size)
-followed by the payloads, so ``decode`` needs nothing but the bytes.
+The blob is a small JSON header (per tensor: name, shape, dtype, codec, meta, size),
+zlib-compressed, followed by the payloads, so ``decode`` needs nothing but the bytes.
+Blobs written before the header was compressed (magic ``WBENC1``) still decode.
 
     >>> blob = encode({"w": torch.eye(3)}, "csr")
     >>> decode(blob)["w"].trace().item(), is_lossless(blob)
@@ -13,6 +14,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import zlib
 from collections.abc import Callable
 
 import torch
@@ -22,7 +24,8 @@ from .._checks import check_choice
 from ..weights import effective_state_dict, plain_copy
 from .codecs import CODECS
 
-MAGIC = b"WBENC1"
+MAGIC = b"WBENC2"          # magic, 4-byte header length, zlib(JSON header), payloads
+MAGIC_PLAIN = b"WBENC1"    # the first format: the same with the JSON header uncompressed (still read)
 # dtypes every codec stores (floats of every width; integers and bools stay raw)
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16,
            torch.int32, torch.int64, torch.bool)
@@ -112,7 +115,7 @@ def encode(model: nn.Module | dict[str, Tensor], encoding: str = "fp32", **optio
         entries.append({"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."),
                         "codec": codec, "meta": meta, "size": len(payload)})
         payloads.append(payload)
-    header = json.dumps({"encoding": encoding, "tensors": entries}, separators=(",", ":")).encode()
+    header = zlib.compress(json.dumps({"encoding": encoding, "tensors": entries}, separators=(",", ":")).encode(), 9)
     return MAGIC + len(header).to_bytes(4, "little") + header + b"".join(payloads)
 
 
@@ -122,8 +125,7 @@ def decode(blob: bytes) -> dict[str, Tensor]:
     >>> decode(encode({"w": torch.ones(2, 2)}, "csr"))["w"].sum().item()
     4.0
     """
-    head = header(blob)
-    offset = len(MAGIC) + 4 + int.from_bytes(blob[len(MAGIC):len(MAGIC) + 4], "little")
+    head, offset = _read_header(blob)
     needed = offset + sum(e["size"] for e in head["tensors"])
     if len(blob) < needed:
         raise ValueError(f"blob is cut short: its header describes {needed:,} bytes, the blob has {len(blob):,}")
@@ -145,24 +147,30 @@ def header(blob: bytes) -> dict:
     >>> header(encode({"w": torch.ones(3)}))["tensors"][0]["codec"]
     'raw'
     """
+    return _read_header(blob)[0]
+
+
+def _read_header(blob: bytes) -> tuple[dict, int]:
+    """The header of ``blob`` and the offset where its payloads start."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         raise TypeError(f"blob must be bytes written by encode(), got {type(blob).__name__}")
     blob = bytes(blob)
-    if not blob.startswith(MAGIC):
+    if not blob.startswith((MAGIC, MAGIC_PLAIN)):
         raise ValueError("blob is not a workbench encoding (bad magic bytes)")
-    n = int.from_bytes(blob[len(MAGIC):len(MAGIC) + 4], "little")
-    raw = blob[len(MAGIC) + 4:len(MAGIC) + 4 + n]
+    start = len(MAGIC) + 4
+    n = int.from_bytes(blob[len(MAGIC):start], "little")
+    raw = blob[start:start + n]
     if len(raw) < n:
         raise ValueError(f"blob is cut short inside its header ({len(raw)} of {n} header bytes)")
     try:
-        head = json.loads(raw)
+        head = json.loads(zlib.decompress(raw) if blob.startswith(MAGIC) else raw)
         for e in head["tensors"]:
             e["name"], e["codec"], e["meta"], e["shape"], e["dtype"]   # noqa: B018 - check the keys exist
             if not isinstance(e["size"], int) or e["size"] < 0:
                 raise ValueError
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, zlib.error) as err:
         raise ValueError("blob's header is not a valid workbench encoding header (corrupt bytes?)") from err
-    return head
+    return head, start + n
 
 
 def is_lossless(blob: bytes) -> bool:

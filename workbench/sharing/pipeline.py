@@ -56,8 +56,8 @@ class Recipe:
 # The recipes the notebook and benchmarks/sharing.py use (chosen on the validation split).
 RECIPES = {
     "lenet300": Recipe(amounts=(0.95, 0.92, 0.7), fc_bits=5, prune_epochs=3),
-    "lenet5": Recipe(amounts=(0.3, 0.82, 0.965, 0.92, 0.8), conv_bits=4, conv_index_bits=5, fc_bits=4,
-                     fc_index_bits=7, prune_rounds=3, prune_epochs=3, share_epochs=3),
+    "lenet5": Recipe(amounts=(0.3, 0.82, 0.955, 0.92, 0.8), conv_bits=4, conv_index_bits=5, fc_bits=4,
+                     fc_index_bits=7, prune_rounds=3, prune_epochs=3, share_epochs=3, lr=2e-3),
 }
 
 
