@@ -61,6 +61,7 @@ EXEMPT = {
     "workbench.Dataset": _RECORD, "workbench.Latency": _RECORD, "workbench.Measurement": _RECORD,
     "workbench.distillation.Comparison": _RECORD, "workbench.distillation.OmittedClass": _RECORD,
     "workbench.precision.MixedHistory": _RECORD, "workbench.sharing.Run": _RECORD,
+    "workbench.quantization.fake.check_model_bits": "an argument check itself: its first argument is the name its message uses",
     "workbench.precision.Format": "a record of a number format's fields; FORMATS holds the valid ones",
     "workbench.encodings.Codec": _RECORD,
     "workbench.encodings.Policy": "a type alias (Callable[[str, Tensor], str]), not a function",
@@ -93,7 +94,8 @@ EXEMPT = {
     "workbench.sharing.side_by_side": "reads Runs of deep_compress (which trains)",
     "workbench.sharing.layer_table": "reads a Run of deep_compress (which trains)",
     "workbench.lowrank.make_explorer": _STORED, "workbench.lowrank.experiments.rank_sweep": _TRAINS,
-    "workbench.quantization.real.compare": _TRAINS, "workbench.quantization.real.latency_table": _TRAINS,
+    "workbench.quantization.real.compare": _TRAINS, "workbench.quantization.real.compile_fp32":
+        "compiles the model with torch.compile (seconds)", "workbench.quantization.real.latency_table": _TRAINS,
 }
 
 
@@ -242,6 +244,9 @@ def _grid_table():
 
 # per function: valid keyword arguments (factories) that replace or add to the defaults above
 OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
+    "workbench.baseline_info": {"model": lambda: "lenet5"},
+    "workbench.precision.lost_updates": {"weights": lambda: torch.randn(200), "updates": lambda: torch.randn(200) * 1e-6},
+    "workbench.quantization.fake.quantize_model": {"calibration_X": lambda: images(8)},
     "workbench.Report": {"rows": lambda: {"a": _measurement()}},
     "workbench.report": {"rows": lambda: {"a": _measurement()}},
     "workbench.Dropdown": {"options": lambda: ["a", "b"]},
@@ -288,7 +293,7 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.efficient.shuffle_table": {"nets": lambda: {("shuffle", 0): wb.efficient.build_net("shuffle", 0.5, 20)}},
     "workbench.efficient.mac_shares": {}, "workbench.efficient.macs_by_kind": {},
     "workbench.efficient.separable_macs": {"w": lambda: 7}, "workbench.efficient.standard_macs": {"w": lambda: 7},
-    "workbench.encodings.canonical_codes": {}, "workbench.encodings.cluster": {},
+    "workbench.encodings.canonical_codes": {}, "workbench.encodings.cluster": {"values": lambda: np.linspace(-1, 1, 40)},
     "workbench.encodings.compare_encodings": {"model": lambda: model("lenet300"), "names": lambda: ["fp32", "csr"]},
     "workbench.encodings.decoded_model": {"model": lambda: model("lenet300"),
                                           "blob": lambda: wb.encode(model("lenet300"), "fp32")},
@@ -325,7 +330,7 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.lowrank.decompositions.tucker2": {"n_iter_max": lambda: 2},
     "workbench.lowrank.decompositions.tucker2_to_kernel": {"core": lambda: torch.randn(4, 4, 3, 3),
                                                            "factors": lambda: (torch.randn(16, 4), torch.randn(8, 4))},
-    "workbench.lowrank.experiments.compare_methods": {"ranks": lambda: {"svd": 4}, "input_shape": lambda: (8, 7, 7)},
+    "workbench.lowrank.experiments.compare_methods": {"ranks": lambda: {"spatial": 4}, "input_shape": lambda: (8, 7, 7)},
     "workbench.lowrank.experiments.kernel_of": {"layer": lambda: wb.lowrank.spatial_conv(nn.Conv2d(8, 16, 3), 4)},
     "workbench.lowrank.experiments.smallest_within": NO_EXAMPLE,
     "workbench.precision.FlushCounter": {},
@@ -338,7 +343,8 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.precision.round_to": {"x": lambda: torch.randn(10)},
     "workbench.precision.rounding_table": {"value": lambda: 0.1},
     "workbench.precision.step_memory": {"X": lambda: images(4), "y": lambda: labels(4)},
-    "workbench.pruning.apply_masks": {},
+    "workbench.pruning.apply_masks": {"masks": lambda: {f"{k}.weight": (v > v.median()).float()
+                                                        for k, v in _scores_l1().items()}},
     "workbench.pruning.channel_groups": {},
     "workbench.pruning.channel_scores": {"model": lambda: model("vgg")},
     "workbench.pruning.keep_masks": {},
@@ -385,11 +391,39 @@ BAD_RANGES: dict[str, list] = {   # out-of-range values by parameter name (the v
     "per_class": [0], "sparsity": [1.5], "splice_fraction": [1.5], "max_layer_amount": [1.5],
     "min_keep": [-1], "repeats": [0], "index_bits": [0], "conv_bits": [0], "fc_bits": [0],
     "max_iter": [0], "n_iter_max": [0], "width": [0.0], "tol": [-1.0], "digit": [10, -1],
+    "workbench.efficient.TinyNet:alpha": [0.0], "workbench.efficient.build_net:alpha": [0.0],
+    "workbench.efficient.scaled_widths:alpha": [0.0], "workbench.precision.decode_bits:bits": [-1],
     "c_in": [0], "c_out": [0], "kernel_size": [0], "groups": [0], "stride": [0], "squeeze_ratio": [1.5],
     "resolution": [0], "exits": [0], "per_exit": [0], "seed": [-1], "num_classes": [0],
 }
 FREE_TEXT = {"title", "desc", "description", "text", "note", "label", "name"}
-ALLOWED: dict[str, set[str]] = {      # qualified name -> classes that are valid there, with the reason in a comment
+_ELEMENTWISE = {"shape"}   # works elementwise (or on the flattened values): any shape is valid
+ALLOWED: dict[str, set[str]] = {      # "qualified name:parameter" -> bad-value classes that are valid there
+    **{f"workbench.quantization.binary.{f}:w": _ELEMENTWISE
+       for f in ("sign", "binaryconnect", "xnor", "ternary", "horq", "binarize", "binarize_ste")},
+    **{f"workbench.quantization.affine.{f}:x": _ELEMENTWISE for f in ("tensor_range", "scale_zero_point",
+                                                                     "quantize_tensor")},
+    **{f"workbench.quantization.calibration.{f}:x": _ELEMENTWISE
+       for f in ("minmax_range", "percentile_range", "mse_range", "calibrate_range")},
+    "workbench.quantization.fake.weight_levels:w": _ELEMENTWISE,
+    "workbench.quantization.packing.packed_encode:t": _ELEMENTWISE,
+    "workbench.regularization.soft_threshold:w": _ELEMENTWISE, "workbench.precision.round_to:x": _ELEMENTWISE,
+    **{f"workbench.precision.{f}:grads": _ELEMENTWISE for f in ("FlushCounter", "flush_fractions",
+                                                               "largest_safe_scale", "log2_histogram", "scale_sweep")},
+    "workbench.sharing.centroid_gradient:grad": _ELEMENTWISE, "workbench.sharing.centroid_gradient:index": _ELEMENTWISE,
+    "workbench.sharing.encode_tensor:t": _ELEMENTWISE, "workbench.sharing.rate_check:weight": _ELEMENTWISE,
+    "workbench.encodings.rows:t": _ELEMENTWISE, "workbench.encodings.shared_values:t": _ELEMENTWISE,
+    # number formats show what nan and ±inf become (bit patterns, rounding): they are valid values there
+    **{f"workbench.precision.{f}:value": {"nan", "inf", "-inf"}
+       for f in ("bit_fields", "bit_pattern", "encode_bits", "rounding_table")},
+    "workbench.precision.round_to:x": {"nan", "shape"},
+    # an infinite threshold means "never exit early" / "never defer": documented, tested in test_dynamic
+    **{f"workbench.dynamic.{f}": {"inf"} for f in ("Cascade:threshold", "EarlyExitModel:thresholds",
+                                                   "cascade_outcome:threshold", "choose_exit:thresholds",
+                                                   "exit_from_scores:thresholds", "outcome:thresholds")},
+    # softmax / entropy over the last dimension: any batch shape in front of it is valid
+    **{f"workbench.{f}:logits": _ELEMENTWISE for f in ("distillation.soften", "dynamic.doubt", "dynamic.entropy",
+                                                       "dynamic.uncertainty")},
 }
 
 
@@ -416,7 +450,7 @@ def bad_values(qual: str, p: inspect.Parameter, valid: Any) -> list[Bad]:
     if isinstance(valid, (int, float)):
         out.append(Bad(name, "type", "abc"))
         out += [Bad(name, "nan", math.nan), Bad(name, "inf", math.inf), Bad(name, "-inf", -math.inf)]
-        out += [Bad(name, "range", v) for v in BAD_RANGES.get(name, [])]
+        out += [Bad(name, "range", v) for v in BAD_RANGES.get(f"{qual}:{name}", BAD_RANGES.get(name, []))]
     elif isinstance(valid, torch.Tensor):
         out.append(Bad(name, "type", "abc"))
         out.append(Bad(name, "empty", valid.new_empty((0,) * max(valid.ndim, 1))))

@@ -13,6 +13,8 @@ channel counts::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -210,6 +212,7 @@ _DEFAULT_CHANNELS = {"lenet300": "hidden", "lenet5": "channels", "vgg": "channel
                      "resnet": "channels", "mobilenet": "channels"}
 
 
+@checked
 def build(name: str, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, *,
           width: float = 1.0, seed: int | None = 0, **config) -> nn.Module:
     """Build a model by name for inputs of ``input_shape`` = (C, H, W).

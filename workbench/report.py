@@ -16,6 +16,8 @@ the baseline row); the notebook shows a formatted copy. Timing cells read
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Mapping
 
 import pandas as pd
@@ -24,6 +26,7 @@ from ._checks import check_choice
 from .measure import Measurement
 
 
+@checked
 class Report:
     """Measurements side by side, with ratios against a baseline row."""
 
@@ -91,6 +94,7 @@ class Report:
             return f"{self.formatted()}\n{self.caption()}"
 
 
+@checked
 def report(rows: Mapping[str, Measurement], baseline: str | None = None) -> Report:
     """A :class:`Report` of ``rows`` with ratios against ``baseline`` (default: the first row)."""
     return Report(rows, baseline)

@@ -13,6 +13,8 @@ randomness from its ``seed``, and models are built with a seed too::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import dataclasses
 
 import random
@@ -79,6 +81,7 @@ class History:
                 f"train acc {f['train_acc']:.3f}, val acc {f['val_acc']:.3f})")
 
 
+@checked(fits=("model", "X"))
 @torch.inference_mode()
 def predict(model: nn.Module, X: Tensor, *, batch_size: int = 250, device: str | torch.device | None = None) -> Tensor:
     """Logits of ``model`` on ``X`` ``(N, C, H, W)`` -> ``(N, classes)``, in eval mode, on the CPU.
@@ -96,6 +99,7 @@ def predict(model: nn.Module, X: Tensor, *, batch_size: int = 250, device: str |
     return torch.cat(outs) if outs else torch.empty(0)
 
 
+@checked
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
              device: str | torch.device | None = None) -> float:
     """Top-1 accuracy of ``model`` on ``(X, y)``, a fraction in [0, 1].

@@ -20,6 +20,8 @@ wrap, :data:`MAX_FIGURE_PX` caps figure widths.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ def panel_text(name: str = "Explorer") -> str:
     return f"{name} panel — run this cell to open it"
 
 
+@checked
 @dataclass(frozen=True)
 class Slider:
     """A numeric slider from ``low`` to ``high`` in ``step`` s, or over explicit ``options``.
@@ -98,6 +101,7 @@ class Slider:
                    continuous_update=False, **kw, **_LAYOUT)
 
 
+@checked
 @dataclass(frozen=True)
 class Dropdown:
     """A choice among ``options`` (e.g. the names of a criterion registry)."""
@@ -118,6 +122,7 @@ class Dropdown:
                                 description=self.description or name, **_LAYOUT)
 
 
+@checked
 @dataclass(frozen=True)
 class Toggle(Dropdown):
     """Two or three options shown as buttons (structured / unstructured, say)."""

@@ -21,6 +21,8 @@ the teacher was trained on all 3,500.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import statistics
 import time
 from collections.abc import Sequence
@@ -44,6 +46,7 @@ STUDENTS: dict[str, dict] = {
 }
 
 
+@checked
 def build_student(name: str = "lenet5-0.5", seed: int = 0) -> nn.Module:
     """A fresh, untrained student from :data:`STUDENTS`.
 
@@ -54,6 +57,7 @@ def build_student(name: str = "lenet5-0.5", seed: int = 0) -> nn.Module:
     return build(**STUDENTS[name], seed=seed)
 
 
+@checked
 @dataclass(frozen=True)
 class Recipe:
     """How every student here is trained (Adam, cosine schedule): the budget is the same for all."""
@@ -90,6 +94,7 @@ SHORT = Recipe(num_epochs=40)             # what the executed notebook runs (sta
 # ---------------------------------------------------------------- transfer sets
 
 
+@checked
 def transfer_subset(data, per_class: int = 35, *, seed: int = 0):
     """A copy of ``data`` whose training split keeps ``per_class`` examples of each class (stratified, seeded).
 
@@ -110,6 +115,7 @@ def transfer_subset(data, per_class: int = 35, *, seed: int = 0):
     return replace(data, X_train=data.X_train[idx], y_train=data.y_train[idx])
 
 
+@checked
 def omit_class(data, digit: int):
     """A copy of ``data`` whose training split holds no example of class ``digit`` (Hinton et al. section 3).
 

@@ -24,6 +24,8 @@ the two agree on nearly every test digit (the notebook measures it).
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Callable, Sequence
 
 import torch
@@ -44,6 +46,7 @@ TEACHERS: dict[str, tuple[str, ...]] = {
 }
 
 
+@checked
 def ensemble_logits(logits: Sequence[Tensor], combine: str = "logits") -> Tensor:
     """Combine members' logits ``[(B, C), ...]`` into one ``(B, C)``: mean logits, or log of mean probabilities.
 
@@ -63,6 +66,7 @@ def ensemble_logits(logits: Sequence[Tensor], combine: str = "logits") -> Tensor
     return stacked.softmax(-1).mean(0).log()
 
 
+@checked
 class Ensemble(nn.Module):
     """Several trained models answering as one (see :func:`ensemble_logits`).
 
@@ -115,6 +119,7 @@ def _keys(X: Tensor) -> list[bytes]:
     return [r.tobytes() for r in rows]
 
 
+@checked(fits=("teacher", "X"))
 class CachedTeacher:
     """A teacher's logits memoised by input: computed once for ``X``, then looked up.
 

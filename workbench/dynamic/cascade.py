@@ -13,6 +13,8 @@ big model runs too, so a deferred example pays for both::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import math
 from collections.abc import Sequence
 
@@ -23,6 +25,7 @@ from .._checks import check_choice, check_number
 from .exits import RULES, uncertainty
 
 
+@checked(ndim={"y": 1})
 def cascade_outcome(small_logits: Tensor, big_logits: Tensor, y: Tensor, threshold: float, *,
                     small_macs: float, big_macs: float, rule: str = "confidence") -> dict:
     """Accuracy, fraction deferred to the big model and average MACs per example of one threshold."""
@@ -37,6 +40,7 @@ def cascade_outcome(small_logits: Tensor, big_logits: Tensor, y: Tensor, thresho
                 macs=float(small_macs) + frac * float(big_macs))
 
 
+@checked(ndim={"y": 1})
 def cascade_table(small_logits: Tensor, big_logits: Tensor, y: Tensor, thresholds: Sequence[float], *,
                   small_macs: float, big_macs: float, rule: str = "confidence"):
     """One row per threshold, plus the small and the big model alone (a DataFrame)."""
@@ -53,6 +57,7 @@ def cascade_table(small_logits: Tensor, big_logits: Tensor, y: Tensor, threshold
     return pd.DataFrame(rows).set_index("setting")
 
 
+@checked
 class Cascade(nn.Module):
     """``small`` then, for the examples it is unsure of, ``big``: the big model really runs only for them."""
 

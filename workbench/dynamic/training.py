@@ -14,6 +14,8 @@ together on a weighted sum of their cross-entropies; slimmable networks (Yu et a
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import time
 from collections.abc import Sequence
 
@@ -26,6 +28,7 @@ from ..train import seed_everything
 from .network import EarlyExitNet
 
 
+@checked(ndim={"y": 1})
 def joint_loss(outputs: Sequence[Tensor], y: Tensor, exit_weights: Sequence[float]) -> Tensor:
     """``sum_k w_k * cross_entropy(outputs[k], y)`` (BranchyNet's weighted loss).
 
@@ -77,6 +80,7 @@ def train_early_exit(net: EarlyExitNet, data, *, num_epochs: int = 3, lr: float 
     return history
 
 
+@checked(fits=("net", "X"))
 @torch.no_grad()
 def exit_logits(net: EarlyExitNet, X: Tensor, width: float = 1.0, batch_size: int = 500) -> list[Tensor]:
     """Logits of every exit on ``X`` at ``width`` (every block runs): computed once, then thresholds are free."""
@@ -90,6 +94,7 @@ def exit_logits(net: EarlyExitNet, X: Tensor, width: float = 1.0, batch_size: in
     return [torch.cat([p[k] for p in parts]) for k in range(net.num_exits)]
 
 
+@checked(ndim={"y": 1})
 def exit_accuracies(logits: Sequence[Tensor], y: Tensor) -> list[float]:
     """Accuracy of each exit if every example used it."""
     return [float((lg.argmax(1) == y).float().mean()) for lg in logits]

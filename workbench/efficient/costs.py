@@ -12,6 +12,8 @@ model with PyTorch's ``FlopCounterMode`` (the counter behind ``wb.count_macs``):
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Sequence
 
 import pandas as pd
@@ -26,6 +28,7 @@ KINDS = ("1x1 conv", "depthwise conv", "grouped conv", "full kxk conv", "linear"
 REFERENCES = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x1_0", "squeezenet1_1")
 
 
+@checked
 def layer_kind(module: nn.Module) -> str | None:
     """Which of ``KINDS`` a layer is (None for layers without MACs worth counting).
 
@@ -43,6 +46,7 @@ def layer_kind(module: nn.Module) -> str | None:
     return "1x1 conv" if module.kernel_size == (1, 1) else "full kxk conv"
 
 
+@checked
 def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """MACs of one example, summed per layer kind (every kind of ``KINDS`` present, zeros included)."""
     totals = dict.fromkeys(KINDS, 0)
@@ -65,6 +69,7 @@ def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     return pd.Series(totals, name="macs")
 
 
+@checked
 def mac_shares(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """Fraction of the model's MACs in each layer kind (sums to 1)."""
     macs = macs_by_kind(model, input_shape)
@@ -88,6 +93,7 @@ def reference_shares(names: Sequence[str] = REFERENCES, resolution: int = 224) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+@checked
 def block_costs(c_in: int, c_out: int, size: int, blocks: Sequence[str] = ("standard", "separable")) -> pd.DataFrame:
     """Parameters and counted MACs of one block of each type (stride 1, ``size``×``size`` input).
 

@@ -19,6 +19,10 @@ The network takes the 28×28 digits the course uses and resizes them to
 
 from __future__ import annotations
 
+import math
+
+from workbench._checks import checked
+
 from collections.abc import Sequence
 
 import torch
@@ -34,6 +38,7 @@ MIN_RESOLUTION = 8               # two stride-2 blocks leave a 2x2 map
 DIVISOR = 4                      # channel counts are multiples of 4 (the shuffle's groups)
 
 
+@checked(alpha=(0, math.inf, "(]"))
 def scaled_widths(alpha: float, widths: Sequence[int] = WIDTHS, divisor: int = DIVISOR) -> tuple[int, ...]:
     """Channel counts at width multiplier ``alpha``, rounded to a multiple of ``divisor`` (at least one).
 
@@ -60,6 +65,7 @@ class Resize(nn.Module):
         return f"size={self.size}"
 
 
+@checked(alpha=(0, math.inf, "(]"))
 class TinyNet(nn.Module):
     """Stem conv, three blocks of type ``block``, pooling and a linear classifier, at (α, resolution)."""
 
@@ -94,6 +100,7 @@ class TinyNet(nn.Module):
         return self.classifier(self.pool(x).flatten(1))
 
 
+@checked(alpha=(0, math.inf, "(]"))
 def build_net(block: str = "separable", alpha: float = 1.0, resolution: int = 28, *, seed: int | None = 0,
               **config) -> TinyNet:
     """Build a ``TinyNet`` with seeded initial weights; ``build_net(**net.config)`` rebuilds it.

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import numpy as np
 from torch import Tensor
 
 from .._checks import check_int
 
 
+@checked
 def pack_bits(values: np.ndarray, bits: int) -> bytes:
     """Pack non-negative integers below ``2**bits`` into ``bits`` bits each (big-endian).
 
@@ -31,6 +34,7 @@ def pack_bits(values: np.ndarray, bits: int) -> bytes:
     return np.packbits(matrix.ravel()).tobytes()
 
 
+@checked
 def unpack_bits(payload: bytes, bits: int, count: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``count`` integers of ``bits`` bits each.
 
@@ -48,11 +52,13 @@ def unpack_bits(payload: bytes, bits: int, count: int) -> np.ndarray:
     return flat.reshape(count, bits).astype(np.uint64) @ weights
 
 
+@checked
 def rows(t: Tensor) -> Tensor:
     """``t`` as a matrix ``(shape[0], rest)``; conv kernels become one row per filter."""
     return t.reshape(t.shape[0], int(np.prod(t.shape[1:])))
 
 
+@checked
 def narrowest_uint(max_value: int) -> np.dtype:
     """The smallest unsigned NumPy type that holds ``max_value``.
 

@@ -9,6 +9,8 @@ and the same indices Huffman-coded (Deep Compression's last stage).
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import heapq
 import math
 
@@ -24,6 +26,7 @@ from .codecs import CODECS, _numpy, register_codec
 FIT_MAX = 2**18    # k-means fits on at most this many values (LeNet-300's 235,200 fit whole)
 
 
+@checked
 def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """1-D k-means with linear initialisation (Han et al. 2016): ``(centroids, labels)``.
 
@@ -48,6 +51,7 @@ def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, n
     return centroids, np.searchsorted(midpoints, values.ravel())
 
 
+@checked
 def shared_values(t: Tensor, bits: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """Codebook, per-weight index, and whether that is exact (at most ``2**bits`` distinct values,
     each held exactly by the float32 codebook).
@@ -79,6 +83,7 @@ def _codebook_decode(meta, payload, shape, dtype) -> Tensor:
     return torch.from_numpy(codebook[index].copy()).to(dtype).reshape(shape)
 
 
+@checked
 def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     """Huffman code length of each symbol from its count (0 for unused symbols).
 
@@ -104,6 +109,7 @@ def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     return lengths
 
 
+@checked
 def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     """Canonical Huffman codes for the given lengths (shorter codes first, then symbol order).
 
@@ -120,6 +126,7 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     return codes
 
 
+@checked
 def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     """Each symbol's canonical Huffman code, concatenated and bit-packed: ``(payload, number of bits)``.
 
@@ -140,6 +147,7 @@ def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     return np.packbits(stream).tobytes(), int(stream.size)
 
 
+@checked
 def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
     """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`pack_codes`).
 

@@ -10,6 +10,8 @@ followed by the payloads, so ``decode`` needs nothing but the bytes.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import inspect
 import io
 import json
@@ -139,6 +141,7 @@ def decode(blob: bytes) -> dict[str, Tensor]:
     return state
 
 
+@checked
 def header(blob: bytes) -> dict:
     """The JSON header of an encoded blob: the encoding and, per tensor, codec, meta and size.
 
@@ -165,6 +168,7 @@ def header(blob: bytes) -> dict:
     return head
 
 
+@checked
 def is_lossless(blob: bytes) -> bool:
     """Whether every tensor in the blob decodes to equal values in its own dtype.
 
@@ -211,6 +215,7 @@ def torch_save_bytes(model: nn.Module) -> int:
     return buffer.tell()
 
 
+@checked
 def compare_encodings(model: nn.Module, names: list[str] | None = None, **options):
     """One row per encoding: bytes, ratio to fp32, whether it is exact, worst weight error.
 

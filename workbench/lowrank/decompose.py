@@ -19,6 +19,8 @@ layer is skipped (``only_if_smaller``): above the break-even rank it costs more.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
@@ -37,6 +39,7 @@ METHODS = {
 }
 
 
+@checked
 def factorable_layers(model: nn.Module, method: str) -> list[str]:
     """Names of the layers of ``model`` that ``method`` can factor, in order.
 
@@ -62,6 +65,7 @@ def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
+@checked
 class Decomposer:
     """Factor the layers of ``model`` (left unchanged) at any rank; decompositions are cached."""
 
@@ -155,6 +159,7 @@ class Decomposer:
         return model
 
 
+@checked
 def decompose(model: nn.Module, method: str, *, energy: float | None = None, ranks: Mapping | None = None,
               layers: Sequence[str] | None = None, only_if_smaller: bool = True) -> nn.Module:
     """A copy of ``model`` with its layers factored by ``method`` (see :class:`Decomposer`).

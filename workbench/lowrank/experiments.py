@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -84,6 +86,7 @@ def compare_methods(conv: nn.Conv2d, ranks: Mapping[str, object], input_shape: S
     return table
 
 
+@checked
 def kernel_of(layer: LowRank) -> Tensor:
     """The single conv kernel (C_out, C_in, kh, kw) a factored conv chain computes, from its weights.
 

@@ -17,6 +17,8 @@ kernel as one row per filter, or per input channel (Tucker's modes), or arranged
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import math
 
 import torch
@@ -37,6 +39,7 @@ def check_rank(rank: int, full: int, name: str = "rank") -> int:
     return check_int(name, rank, 1, full)
 
 
+@checked
 def energy(s: Tensor) -> Tensor:
     """Fraction of the squared Frobenius norm kept by the first r values, for r = 1..len(s).
 
@@ -47,6 +50,7 @@ def energy(s: Tensor) -> Tensor:
     return (torch.cumsum(s2, 0) / s2.sum()).float()
 
 
+@checked
 def rank_for_energy(s: Tensor, fraction: float) -> int:
     """The smallest rank whose singular values keep at least ``fraction`` of the energy.
 
@@ -82,6 +86,7 @@ def factored_params(m: int, n: int, rank: int) -> int:
     return rank * (m + n)
 
 
+@checked
 def truncation_error(s: Tensor, rank: int) -> Tensor:
     """Frobenius error of the best rank-``rank`` approximation: sqrt(sum of the discarded s_i²).
 
@@ -93,6 +98,7 @@ def truncation_error(s: Tensor, rank: int) -> Tensor:
     return torch.sqrt((torch.sort(s, descending=True).values[rank:].double() ** 2).sum()).to(s.dtype)
 
 
+@checked
 def truncated(W: Tensor, rank: int) -> Tensor:
     """The best rank-``rank`` approximation of a matrix (Eckart–Young), via ``torch.linalg.svd``.
 
@@ -126,6 +132,7 @@ def unfold(kernel: Tensor, mode: int | str) -> Tensor:
     return torch.movedim(kernel, mode, 0).reshape(kernel.shape[mode], -1)
 
 
+@checked
 def relative_error(approx: Tensor, exact: Tensor) -> float:
     """‖approx − exact‖ / ‖exact‖ (Frobenius), a float.
 

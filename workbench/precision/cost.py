@@ -15,6 +15,8 @@ also reads the allocator's true peak (``torch.cuda.max_memory_allocated``).
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import gc
 import statistics
 import time
@@ -40,6 +42,7 @@ def cpu_support() -> dict[str, object]:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
 
 
+@checked
 def speed_ratio(reference_ms: float, ms: float) -> str:
     """How much faster (or slower) ``ms`` is than ``reference_ms``, worded as the report words it.
 
@@ -135,6 +138,7 @@ def _nbytes(tensors) -> int:
     return total
 
 
+@checked(fits=("model", "X"), ndim={"y": 1})
 def step_memory(model: nn.Module, X: Tensor, y: Tensor, precision: str = "fp32") -> dict[str, int]:
     """Bytes held during one Adam training step, counted tensor by tensor.
 
@@ -169,6 +173,7 @@ def step_memory(model: nn.Module, X: Tensor, y: Tensor, precision: str = "fp32")
     return out
 
 
+@checked
 class LowPrecision(nn.Module):
     """Inference in 16 bits: the wrapped model's weights stored and computed in ``dtype``.
 

@@ -21,6 +21,8 @@ skips steps whose gradients overflow.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,6 +104,7 @@ class StaticScaler:
         return self.scale_value
 
 
+@checked
 def make_scaler(scaling: str, *, init_scale: float = 2.0**16, growth_interval: int = 2000):
     """``None`` (no scaling), a :class:`StaticScaler`, or ``torch.amp.GradScaler("cpu")``.
 
@@ -232,6 +235,7 @@ def accuracy_table(runs: dict[str, tuple[nn.Module, MixedHistory]], data, *, ref
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+@checked(fits=("model", "X"))
 def autocast_dtypes(model: nn.Module, X: Tensor, precision: str = "bf16"):
     """Which layers compute in low precision under autocast: each leaf module's output dtype.
 

@@ -19,6 +19,8 @@ layer order; for any other graph (``resnet``, ``mobilenet``) Torch-Pruning's
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +62,7 @@ def _plain_modules(model: nn.Module):
         yield name, m
 
 
+@checked
 def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Every conv and linear layer by name: the weights unstructured pruning masks.
 

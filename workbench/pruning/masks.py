@@ -20,6 +20,8 @@ exactly ``round(amount * n)`` entries go, ties broken by position.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import math
 
 from collections.abc import Mapping
@@ -122,6 +124,7 @@ def global_threshold(scores: Mapping[str, Tensor], amount: float, *, normalize: 
     return out
 
 
+@checked
 def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *, normalize: bool = False,
                min_keep: int = 0, max_layer_amount: float = 1.0) -> dict[str, Tensor]:
     """``layerwise`` or ``global_threshold``, chosen by ``scope`` ("layer" or "global").
@@ -131,6 +134,9 @@ def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer"
     [False, False, True, True]
     """
     check_choice("scope", scope, SCOPES)
+    for name, s in scores.items():
+        if isinstance(s, torch.Tensor) and s.is_floating_point() and not bool(torch.isfinite(s).all()):
+            raise ValueError(f"scores for {name!r} hold nan or inf; every score must be a finite number")
     if scope == "layer":
         masks = layerwise(scores, amount)
         if min_keep:
@@ -156,6 +162,7 @@ def _module_and_attr(model: nn.Module, path: str) -> tuple[nn.Module, str]:
     return module, attr
 
 
+@checked
 def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> nn.Module:
     """Register each mask (keyed by parameter path, e.g. ``"features.0.weight"``) as a parametrization.
 
@@ -203,6 +210,7 @@ def masks_of(model: nn.Module) -> dict[str, Tensor]:
     return out
 
 
+@checked
 def masks_from_zeros(model: nn.Module) -> dict[str, Tensor]:
     """Masks keeping the non-zero weights of every conv/linear layer (to fine-tune a sparse model).
 
@@ -214,6 +222,7 @@ def masks_from_zeros(model: nn.Module) -> dict[str, Tensor]:
     return {f"{name}.weight": (layer.weight.detach() != 0) for name, layer in weight_layers(model).items()}
 
 
+@checked
 def mask_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer") -> nn.Module:
     """Unstructured pruning: mask the ``amount`` lowest-scored weights (scores keyed by layer name).
 
@@ -223,6 +232,7 @@ def mask_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, 
     return apply_masks(model, {f"{name}.weight": m for name, m in masks.items()})
 
 
+@checked
 def zero_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer") -> nn.Module:
     """Like :func:`mask_weights`, but writes the zeros into the weights (no parametrization).
 

@@ -16,6 +16,8 @@ Torch-Pruning does.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -86,6 +88,7 @@ def _weight_grad(grads: Mapping[str, Tensor], layer: str) -> Tensor | None:
     return None
 
 
+@checked
 def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: str = "val",
                   seed: int = 0, num_examples: int | None = None) -> dict[str, Tensor]:
     """One score per weight of every conv/linear layer (keyed by layer name), higher = keep.
@@ -95,6 +98,7 @@ def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: 
     >>> tuple(s["classifier.1"].shape)
     (300, 784)
     """
+    check_choice("split", split, ("train", "val", "test"))
     entry = C.get(criterion, "unstructured")
     needs = entry.needs_for("unstructured")
     if needs and data is None:
@@ -109,6 +113,7 @@ def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: 
     return out
 
 
+@checked
 def channel_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: str = "val", seed: int = 0,
                    num_examples: int | None = None, groups: Sequence[ChannelGroup] | None = None,
                    input_shape: Sequence[int] | None = None) -> dict[str, Tensor]:
@@ -118,6 +123,7 @@ def channel_scores(model: nn.Module, criterion: str = "l1", data=None, *, split:
     site's output; a group with several members sums them. ``input_shape`` (C, H, W)
     traces a model without a workbench config (a torchvision network, your own).
     """
+    check_choice("split", split, ("train", "val", "test"))
     entry = C.get(criterion, "structured")
     needs = entry.needs_for("structured")
     if needs and data is None:

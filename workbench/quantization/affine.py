@@ -27,6 +27,8 @@ All functions are pure: tensors in, tensors out.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from dataclasses import dataclass
 
 import torch
@@ -87,6 +89,7 @@ def _dtype(bits: int, x: Tensor) -> torch.dtype:
     return torch.float64 if bits > 16 else (x.dtype if x.is_floating_point() else torch.float32)
 
 
+@checked
 def tensor_range(x: Tensor, axis: int | None = None) -> tuple[Tensor, Tensor]:
     """Min and max of ``x`` (per slice along ``axis``, or over everything).
 
@@ -129,6 +132,7 @@ def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) ->
     return scale, zero_point
 
 
+@checked
 def scale_zero_point(x: Tensor, bits: int = 8, *, symmetric: bool = True,
                      axis: int | None = None) -> tuple[Tensor, Tensor]:
     """Scale and zero point from the min and max of ``x`` (per channel along ``axis``).
@@ -247,6 +251,7 @@ def quantization_error(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int =
                       max_abs_error=float(err.abs().max()))
 
 
+@checked
 def quantize_tensor(x: Tensor, bits: int = 8, *, granularity: str = "per-tensor",
                     scheme: str = "symmetric") -> Tensor:
     """Fake-quantize ``x`` with a min-max range, naming granularity and scheme as the dropdowns do.

@@ -26,6 +26,8 @@ PyTorch has no CPU kernels for binary weights: here binary is a lesson in size
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Callable, Iterable
 
 import torch
@@ -40,6 +42,7 @@ def _channel_mean(x: Tensor) -> Tensor:
     return x.mean(dim=tuple(range(1, x.ndim)), keepdim=True) if x.ndim > 1 else x.mean()
 
 
+@checked
 def sign(w: Tensor) -> Tensor:
     """``+1`` where ``w >= 0``, else ``-1`` (no zeros: every weight is one bit).
 
@@ -49,16 +52,19 @@ def sign(w: Tensor) -> Tensor:
     return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
 
 
+@checked
 def binaryconnect(w: Tensor) -> Tensor:
     """``sign(w) * mean|w|``: one bit per weight and one scale per tensor (Courbariaux et al. 2015)."""
     return sign(w) * w.abs().mean()
 
 
+@checked
 def xnor(w: Tensor) -> Tensor:
     """``sign(w) * alpha`` with ``alpha = mean|w|`` per output channel (Rastegari et al. 2016)."""
     return sign(w) * _channel_mean(w.abs())
 
 
+@checked
 def ternary(w: Tensor, threshold: float = 0.7) -> Tensor:
     """``{-alpha, 0, alpha}`` per output channel: zero below ``threshold * mean|w|`` (Li & Liu 2016).
 
@@ -74,6 +80,7 @@ def ternary(w: Tensor, threshold: float = 0.7) -> Tensor:
     return torch.sign(w) * keep * alpha
 
 
+@checked
 def horq(w: Tensor, order: int = 2) -> Tensor:
     """Residual binarization of ``order`` terms: ``sum_i alpha_i * sign(r_i)``, ``r_(i+1) = r_i - alpha_i sign(r_i)``.
 
@@ -99,6 +106,7 @@ BINARIZERS: dict[str, Callable[[Tensor], Tensor]] = {
 BITS_PER_WEIGHT = {"binaryconnect": 1, "xnor": 1, "ternary": 2, "horq2": 2}
 
 
+@checked
 def binarize(w: Tensor, method: str = "xnor") -> Tensor:
     """``w`` binarized (or ternarized) by a method named in ``BINARIZERS``."""
     check_choice("method", method, BINARIZERS, what="binarizer")
@@ -119,6 +127,7 @@ class _BinarizeSTE(torch.autograd.Function):
         return grad * (w.abs() <= 1), None   # hardtanh's gradient (Courbariaux et al. 2016)
 
 
+@checked
 def binarize_ste(w: Tensor, method: str = "xnor") -> Tensor:
     """:func:`binarize` with a straight-through gradient (cancelled where ``|w| > 1``).
 
@@ -159,6 +168,7 @@ class _SignSTE(torch.autograd.Function):
         return grad * (x.abs() <= 1)
 
 
+@checked
 class SignActivation(nn.Module):
     """``sign(x)`` with hardtanh's gradient: the binary activation of binarized networks.
 
@@ -170,6 +180,7 @@ class SignActivation(nn.Module):
         return _SignSTE.apply(x)
 
 
+@checked
 def binarize_model(model: nn.Module, method: str = "xnor", *, skip: Iterable[str] = (),
                    activations: bool = False) -> nn.Module:
     """Binarize the weights of every Conv2d/Linear of ``model`` in place (parametrizations).
@@ -196,6 +207,7 @@ def binarize_model(model: nn.Module, method: str = "xnor", *, skip: Iterable[str
     return model
 
 
+@checked
 @torch.no_grad()
 def clip_latent(model: nn.Module, step: int | None = None, bound: float = 1.0) -> None:
     """Clip the latent float weights of binarized layers to ``[-bound, bound]`` (BinaryConnect).

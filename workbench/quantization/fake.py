@@ -24,6 +24,8 @@ binarized with XNOR-Net scaling (see :mod:`.binary`).
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -70,6 +72,7 @@ def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 
     return _FakeQuantSTE.apply(x, torch.as_tensor(scale), torch.as_tensor(zero_point), bits, symmetric, axis)
 
 
+@checked
 def check_model_bits(name: str, bits: int) -> int:
     """``bits`` for a model quantizer: 1..16, or 32 for float (no quantizer)."""
     check_int(name, bits, 1, FLOAT_BITS)
@@ -224,6 +227,7 @@ def quantize_model(model: nn.Module, calibration_X: Tensor | None = None, *,
     return model
 
 
+@checked
 def weight_quantizers(model: nn.Module) -> dict[str, WeightQuantizer]:
     """The weight quantizer of every quantized layer, by layer name.
 
@@ -240,6 +244,7 @@ def weight_quantizers(model: nn.Module) -> dict[str, WeightQuantizer]:
     return out
 
 
+@checked
 def weight_levels(w: Tensor, bits: int, *, granularity: str = "per-channel", calibration: str = "minmax",
                   channel: int | None = None, max_levels: int = 256) -> Tensor | None:
     """Every value :class:`WeightQuantizer` can give ``w`` (one channel's grid when per-channel).

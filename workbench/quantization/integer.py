@@ -24,6 +24,8 @@ what FBGEMM, oneDNN and gemmlowp compute in int32 registers.
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import copy
 import math
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from .affine import dequantize, fake_quantize, qparams, qrange, quantize, tensor
 INT32 = (-(2**31), 2**31 - 1)
 
 
+@checked
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every ``Conv2d`` followed by ``BatchNorm2d`` merged into one conv.
 

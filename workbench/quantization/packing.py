@@ -28,6 +28,8 @@ Biases, BatchNorm statistics and quantizer scales stay fp32, as in ``fp32``::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import math
 
 import numpy as np
@@ -154,6 +156,7 @@ def _levels(rows: np.ndarray, uniques: list[np.ndarray]) -> tuple[dict, bytes] |
     return {"kind": "levels", "k": k, "b": width}, table.tobytes() + encodings.pack_bits(index, width)
 
 
+@checked
 def packed_encode(t: Tensor) -> tuple[dict, bytes]:
     """The smallest of grid / levels / raw for one tensor; ``meta['exact']`` says if it is bit-exact.
 

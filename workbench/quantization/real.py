@@ -27,6 +27,8 @@ interleaved::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import contextlib
 import copy
 import warnings
@@ -56,6 +58,7 @@ def _quiet():
         yield
 
 
+@checked
 def fusion_groups(model: nn.Module) -> list[list[str]]:
     """Names of consecutive conv-BN-ReLU / conv-BN / conv-ReLU / linear-ReLU modules to fuse.
 
@@ -154,6 +157,7 @@ def to_int8(model: nn.Module, calibration_X: Tensor, *, backend: str = "eager", 
     return (_eager if backend == "eager" else _pt2e)(model, calibration_X, batch_size)
 
 
+@checked
 def channels_last(model: nn.Module) -> nn.Module:
     """An fp32 copy in channels-last layout (NHWC), which oneDNN's convolutions prefer.
 
@@ -164,6 +168,7 @@ def channels_last(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
+@checked
 def dynamic_int8(model: nn.Module) -> nn.Module:
     """PyTorch's *dynamic* quantization of a copy of ``model``: int8 ``nn.Linear`` weights.
 
@@ -179,6 +184,7 @@ def dynamic_int8(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
 
 
+@checked
 def compile_fp32(model: nn.Module) -> nn.Module:
     """fp32 compiled by inductor with freezing: the baseline that gets the same compiler help as PT2E int8.
 

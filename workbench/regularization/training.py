@@ -14,6 +14,8 @@ optimiser step (a proximal step, a mask update)::
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -238,6 +240,7 @@ def train_dropconnect(model: nn.Module, data, p: float, *, num_epochs: int = 3, 
     return plain_copy(model).eval()
 
 
+@checked(fits=("model", "X"))
 @torch.no_grad()
 def activation_zeros(model: nn.Module, X: Tensor) -> dict[str, float]:
     """Fraction of exactly-zero outputs of each ReLU module on inputs ``X``."""

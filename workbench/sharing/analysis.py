@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import math
 
 import numpy as np
@@ -24,6 +26,7 @@ from .shared import SharedWeight, share_weights
 from .storage import relative_indices
 
 
+@checked(bits=(1, 32))
 def compression_rate(n: int, bits: int, k: int) -> float:
     """Han et al. (2016)'s rate for ``n`` weights of ``bits`` bits shared by ``k`` centroids.
 
@@ -35,6 +38,7 @@ def compression_rate(n: int, bits: int, k: int) -> float:
     return n * bits / (n * math.log2(k) + k * bits) if k > 1 else n * bits / (k * bits)
 
 
+@checked
 def rate_check(weight: torch.Tensor, bits_list=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """The formula against the measured bytes of the ``codebook`` codec on one tensor, per bit width."""
     rows = {}
@@ -55,6 +59,7 @@ def compare_inits(model: nn.Module, data, bits_list=(2, 3, 4), *, split: str = "
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("initialization")
 
 
+@checked
 def filler_table(model: nn.Module, widths=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """Per index width: non-zeros, filler entries added, and index bits per non-zero (fixed width)."""
     rows = {}
@@ -67,6 +72,7 @@ def filler_table(model: nn.Module, widths=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("index bits")
 
 
+@checked
 def hash_share(model: nn.Module, bits: int, *, seed: int = 0) -> nn.Module:
     """HashedNets-style sharing (Chen et al. 2015): a fixed hash of each position picks its shared value.
 

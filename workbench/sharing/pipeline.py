@@ -13,6 +13,8 @@ Each stage is a real encoding of a real model (``workbench.encodings``): its siz
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -32,6 +34,7 @@ from .storage import encode_tensor
 STAGES = {"baseline": "fp32", "pruned": "pruned", "+ shared": "pruned_shared", "+ Huffman": "deep_compression"}
 
 
+@checked
 @dataclass(frozen=True)
 class Recipe:
     """How to compress one model; ``amounts`` is the fraction pruned in each conv/linear layer, in order."""

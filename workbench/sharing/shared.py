@@ -18,6 +18,8 @@ teaching labs do, trains every weight and then resets each cluster to its mean
 
 from __future__ import annotations
 
+from workbench._checks import checked
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -32,6 +34,7 @@ from .kmeans import INITS, share
 RULES = ("gradient", "mean")
 
 
+@checked
 def centroid_gradient(grad: Tensor, index: Tensor, k: int) -> Tensor:
     """Each centroid's gradient: the sum of the gradients of the weights assigned to it (scatter-add)."""
     check_int("k", k, 1)
@@ -63,6 +66,7 @@ def layer_bits(model: nn.Module, conv_bits: int, fc_bits: int) -> dict[str, int]
             for name, layer in weight_layers(model).items()}
 
 
+@checked
 def share_weights(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5, init: str = "linear", *,
                   seed: int = 0, cache: dict | None = None) -> nn.Module:
     """Cluster every conv/linear weight of ``model`` (in place) and register :class:`SharedWeight` on it.
