@@ -208,7 +208,7 @@ def _what(kinds: set) -> str:
     return " or ".join(names)
 
 
-def _check_value(name: str, value: Any, kinds: set[str], allow_nan: bool, rng) -> None:
+def _check_value(name: str, value: Any, kinds: set[str], allow_nan: bool, rng, empty_ok: bool = False) -> None:
     import numpy as np
     import torch
 
@@ -231,8 +231,8 @@ def _check_value(name: str, value: Any, kinds: set[str], allow_nan: bool, rng) -
     elif kind in ("tensor", "array") and not isinstance(value, (list, tuple)):
         t = value if isinstance(value, torch.Tensor) else None
         size = value.numel() if t is not None else np.asarray(value).size
-        if size == 0:
-            raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+        if size == 0 and not empty_ok:
+            raise ValueError(f"{name} must hold at least one value, got shape {tuple(np.shape(value))}")
         if not allow_nan:
             floating = t.is_floating_point() if t is not None else np.issubdtype(np.asarray(value).dtype, np.floating)
             finite = bool(torch.isfinite(t).all()) if t is not None else bool(np.isfinite(np.asarray(value)).all())
@@ -255,7 +255,8 @@ SELF_CHECKED = {"input_shape"}
 INF_OK = {"threshold", "thresholds"}     # an infinite threshold means "never" (exit, prune)     # names whose own checks (with pinned messages) come first
 
 
-def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (), ndim: dict | None = None,
+def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (), empty_ok: Iterable[str] = (),
+            ndim: dict | None = None,
             fits: tuple[str, str] | None = None, **ranges):
     """Check a public function's arguments against its annotations before it runs.
 
@@ -264,7 +265,8 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
     default allows it); numbers finite, tensors and arrays non-empty and finite. A
     keyword ``name=(low, high)`` or ``(low, high, "[)")`` declares a number's interval.
     ``allow_nan`` names arguments where nan/inf are meaningful; ``skip`` ones checked
-    by the function itself; ``ndim={"y": 1}`` the number of dimensions a tensor must have;
+    by the function itself; ``empty_ok`` tensors that may be empty (or whose emptiness the
+    function reports itself); ``ndim={"y": 1}`` the number of dimensions a tensor must have;
     ``fits=("model", "X")`` runs the model on one example of ``X`` first, so a batch that
     does not fit gets one sentence naming ``X``. Every error is one sentence that names the argument.
 
@@ -277,13 +279,13 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
     ValueError: amount must be in [0, 1], got 1.5
     """
     if fn is None:
-        return lambda f: checked(f, allow_nan=allow_nan, skip=skip, ndim=ndim, fits=fits, **ranges)
+        return lambda f: checked(f, allow_nan=allow_nan, skip=skip, empty_ok=empty_ok, ndim=ndim, fits=fits, **ranges)
     import functools
     import inspect
 
     target = fn.__init__ if inspect.isclass(fn) else fn
     sig = inspect.signature(target)
-    allow_nan, skip, ndim = set(allow_nan), set(skip) | SELF_CHECKED, dict(ndim or {})
+    allow_nan, skip, ndim, empty_ok = set(allow_nan), set(skip) | SELF_CHECKED, dict(ndim or {}), set(empty_ok)
     namespace = getattr(target, "__globals__", None)
     unknown = (set(ranges) | set(ndim) | set(fits or ())) - set(sig.parameters)
     if unknown:
@@ -299,7 +301,8 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
         kinds = set(kinds or {"number"})
         if p.default is None:
             kinds.add(_NONE)
-        plan.append((p.name, kinds, p.name in allow_nan, ranges.get(p.name, NAMED_RANGES.get(p.name))))
+        plan.append((p.name, kinds, p.name in allow_nan, ranges.get(p.name, NAMED_RANGES.get(p.name)),
+                     p.name in empty_ok))
 
     @functools.wraps(target)
     def wrapper(*args, **kwargs):
@@ -308,9 +311,9 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
         except TypeError as err:
             raise TypeError(f"{fn.__qualname__}(): {err}") from None
         arguments = bound.arguments
-        for name, kinds, nan_ok, rng in plan:
+        for name, kinds, nan_ok, rng, may_be_empty in plan:
             if name in arguments:
-                _check_value(name, arguments[name], kinds, nan_ok, rng)
+                _check_value(name, arguments[name], kinds, nan_ok, rng, may_be_empty)
         for name, n in ndim.items():
             value = arguments.get(name)
             if value is not None and getattr(value, "ndim", n) != n:

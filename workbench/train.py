@@ -99,7 +99,7 @@ def predict(model: nn.Module, X: Tensor, *, batch_size: int = 250, device: str |
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-@checked
+@checked(empty_ok=("X", "y"))
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
              device: str | torch.device | None = None) -> float:
     """Top-1 accuracy of ``model`` on ``(X, y)``, a fraction in [0, 1].

@@ -14,7 +14,7 @@ from torch import Tensor
 from .._checks import check_int
 
 
-@checked
+@checked(empty_ok=("values",))
 def pack_bits(values: np.ndarray, bits: int) -> bytes:
     """Pack non-negative integers below ``2**bits`` into ``bits`` bits each (big-endian).
 
@@ -34,7 +34,7 @@ def pack_bits(values: np.ndarray, bits: int) -> bytes:
     return np.packbits(matrix.ravel()).tobytes()
 
 
-@checked
+@checked(empty_ok=("payload",))
 def unpack_bits(payload: bytes, bits: int, count: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``count`` integers of ``bits`` bits each.
 

@@ -83,7 +83,7 @@ def _codebook_decode(meta, payload, shape, dtype) -> Tensor:
     return torch.from_numpy(codebook[index].copy()).to(dtype).reshape(shape)
 
 
-@checked
+@checked(empty_ok=("counts",))
 def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     """Huffman code length of each symbol from its count (0 for unused symbols).
 
@@ -109,7 +109,7 @@ def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     return lengths
 
 
-@checked
+@checked(empty_ok=("lengths",))
 def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     """Canonical Huffman codes for the given lengths (shorter codes first, then symbol order).
 
@@ -126,7 +126,7 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     return codes
 
 
-@checked
+@checked(empty_ok=("symbols", "lengths"))
 def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     """Each symbol's canonical Huffman code, concatenated and bit-packed: ``(payload, number of bits)``.
 
@@ -147,7 +147,7 @@ def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     return np.packbits(stream).tobytes(), int(stream.size)
 
 
-@checked
+@checked(empty_ok=("lengths",))
 def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
     """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`pack_codes`).
 

@@ -106,7 +106,7 @@ BINARIZERS: dict[str, Callable[[Tensor], Tensor]] = {
 BITS_PER_WEIGHT = {"binaryconnect": 1, "xnor": 1, "ternary": 2, "horq2": 2}
 
 
-@checked
+@checked(empty_ok=("w",))
 def binarize(w: Tensor, method: str = "xnor") -> Tensor:
     """``w`` binarized (or ternarized) by a method named in ``BINARIZERS``."""
     check_choice("method", method, BINARIZERS, what="binarizer")
@@ -127,7 +127,7 @@ class _BinarizeSTE(torch.autograd.Function):
         return grad * (w.abs() <= 1), None   # hardtanh's gradient (Courbariaux et al. 2016)
 
 
-@checked
+@checked(empty_ok=("w",))
 def binarize_ste(w: Tensor, method: str = "xnor") -> Tensor:
     """:func:`binarize` with a straight-through gradient (cancelled where ``|w| > 1``).
 

@@ -162,7 +162,7 @@ def quantizable_layers(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, 
     return {n: m for n, m in layers.items() if n not in set(skip)}
 
 
-@checked(fits=("model", "X"))
+@checked(fits=("model", "X"), empty_ok=("X",))
 @torch.no_grad()
 def collect_inputs(model: nn.Module, X: Tensor, layers: Iterable[str] | None = None, *,
                    batch_size: int = 250) -> dict[str, Tensor]:

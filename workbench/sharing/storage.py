@@ -52,7 +52,7 @@ LENGTH_BITS = 5                                   # each Huffman code length is 
 # ---------------------------------------------------------------- relative indices
 
 
-@checked
+@checked(empty_ok=("pos",))
 def relative_indices(pos: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Gaps (1 .. ``2**index_bits``) from the previous entry, and which entries are filler zeros.
 
@@ -74,7 +74,7 @@ def relative_indices(pos: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.n
     return gaps, filler
 
 
-@checked
+@checked(empty_ok=("gaps", "filler"))
 def positions(gaps: np.ndarray, filler: np.ndarray) -> np.ndarray:
     """Inverse of :func:`relative_indices`: the positions of the real (non-filler) entries."""
     return (np.cumsum(np.asarray(gaps, dtype=np.int64)) - 1)[~np.asarray(filler, dtype=bool)]
@@ -131,7 +131,7 @@ def _codebook(values: np.ndarray, filler: np.ndarray, bits: int) -> tuple[np.nda
     return book, index, exact
 
 
-@checked
+@checked(empty_ok=("t",))
 def encode_tensor(t: Tensor, mode: str = "relative_huffman", *, conv_bits: int = 8, fc_bits: int = 5,
                   conv_index_bits: int = 8, fc_index_bits: int = 5) -> tuple[dict, bytes, dict]:
     """``(meta, payload, parts)`` of one weight tensor; ``parts`` splits the payload's bytes by ``PARTS``.
