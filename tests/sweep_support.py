@@ -43,7 +43,8 @@ from torch import nn  # noqa: E402
 
 import workbench as wb  # noqa: E402
 
-TIMEOUT_S = 2.0                 # a bad call still running after this was not refused up front
+TIMEOUT_S = 3.0                 # a bad call still running after this was not refused up front
+EXAMPLE_TIMEOUT_S = 15.0        # a valid example call (generous: the machine is shared)
 NO_EXAMPLE = object()
 
 # ---------------------------------------------------------------- which callables, which exempt
@@ -94,6 +95,13 @@ EXEMPT = {
     "workbench.sharing.side_by_side": "reads Runs of deep_compress (which trains)",
     "workbench.sharing.layer_table": "reads a Run of deep_compress (which trains)",
     "workbench.lowrank.make_explorer": _STORED, "workbench.lowrank.experiments.rank_sweep": _TRAINS,
+    "workbench.quantization.affine.QuantError": _RECORD,
+    "workbench.quantization.integer.IntegerLayer": "a record integer_layer builds (and checks) from a float layer",
+    "workbench.lowrank.LowRank": "the container svd_linear / spatial_conv / tucker_conv / cp_conv build and check",
+    "workbench.quantization.real.speedup_lines": "reads the report of real.compare (which times networks)",
+    "workbench.regularization.path_table": "reads the path of regularization_path (which trains)",
+    "workbench.lowrank.experiments.smallest_within": "reads the table of rank_sweep (which trains)",
+    "workbench.pruning.make_explorer": _STORED + "; its arguments are checked first (tests/test_bad_input_sweep.py)",
     "workbench.quantization.real.compare": _TRAINS, "workbench.quantization.real.compile_fp32":
         "compiles the model with torch.compile (seconds)", "workbench.quantization.real.latency_table": _TRAINS,
 }
@@ -242,11 +250,60 @@ def _grid_table():
     return _cached("grid_table", lambda: grid_table(nets, small_data()))
 
 
+def _il():
+    from workbench.quantization.integer import integer_layer
+    torch.manual_seed(0)
+    return integer_layer(nn.Conv2d(1, 4, 3), torch.randn(8, 1, 6, 6))
+
+
+def _packed():
+    from workbench.quantization.packing import packed_encode
+    return packed_encode(torch.randn(12, 10))
+
+
+def _relative():
+    from workbench.sharing import encode_tensor
+    torch.manual_seed(0)
+    return encode_tensor(torch.randn(12, 10) * (torch.rand(12, 10) > 0.5))
+
+
+def _multiplier():
+    from workbench.quantization.integer import quantize_multiplier
+    m0, shift = quantize_multiplier(0.3)
+    return torch.tensor(m0), torch.tensor(shift)
+
+
+_Q = "workbench.quantization."
+_AFFINE = {"x": lambda: torch.randn(4, 8), "scale": lambda: torch.tensor(0.1), "zero_point": lambda: torch.tensor(0)}
+
 # per function: valid keyword arguments (factories) that replace or add to the defaults above
 OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.baseline_info": {"model": lambda: "lenet5"},
     "workbench.precision.lost_updates": {"weights": lambda: torch.randn(200), "updates": lambda: torch.randn(200) * 1e-6},
     "workbench.quantization.fake.quantize_model": {"calibration_X": lambda: images(8)},
+    _Q + "affine.qparams": {"lo": lambda: torch.tensor(-1.0), "hi": lambda: torch.tensor(1.0)},
+    _Q + "affine.quantize": _AFFINE, _Q + "affine.fake_quantize": _AFFINE, _Q + "affine.quantization_error": _AFFINE,
+    _Q + "fake.fake_quantize_ste": _AFFINE,
+    _Q + "affine.dequantize": {"q": lambda: torch.randint(-7, 8, (4, 8)), "scale": lambda: torch.tensor(0.1),
+                               "zero_point": lambda: torch.tensor(0)},
+    _Q + "affine.levels": {"scale": lambda: 0.1, "zero_point": lambda: 0},
+    _Q + "fake.attach_input_quantizer": {"layer": lambda: nn.Linear(20, 12),
+                                         "quantizer": lambda: wb_quant().fake.ActivationQuantizer(8)},
+    _Q + "integer.quantize_multiplier": {"M": lambda: 0.3},
+    _Q + "integer.rounding_doubling_high_mul": {"a": lambda: torch.tensor([1000, -2000]), "M0": lambda: _multiplier()[0]},
+    _Q + "integer.rounding_right_shift": {"x": lambda: torch.tensor([100, -100]), "shift": lambda: torch.tensor(3)},
+    _Q + "integer.requantize": {"acc": lambda: torch.tensor([1000, -500]), "M0": lambda: _multiplier()[0],
+                                "shift": lambda: _multiplier()[1], "zero_point": lambda: 0},
+    _Q + "integer.integer_layer": {"layer": lambda: nn.Conv2d(1, 4, 3), "x_calibration": lambda: torch.randn(8, 1, 6, 6)},
+    _Q + "integer.fake_quant_forward": {"il": _il, "x": lambda: torch.randn(2, 1, 6, 6)},
+    _Q + "integer.compare_with_fake": {"il": _il, "x": lambda: torch.randn(2, 1, 6, 6)},
+    _Q + "packing.packed_decode": {"meta": lambda: _packed()[0], "payload": lambda: _packed()[1],
+                                   "shape": lambda: (12, 10), "dtype": lambda: torch.float32},
+    _Q + "packing.bits_per_weight": {"model_or_blob": lambda: model("lenet300")},
+    _Q + "real.to_int8": {"calibration_X": lambda: images(8)},
+    _Q + "real.speedup_text": {"baseline_ms": lambda: 2.0, "candidate_ms": lambda: 1.0},
+    "workbench.sharing.decode_tensor": {"meta": lambda: _relative()[0], "payload": lambda: _relative()[1],
+                                        "shape": lambda: (12, 10), "dtype": lambda: torch.float32},
     "workbench.Report": {"rows": lambda: {"a": _measurement()}},
     "workbench.report": {"rows": lambda: {"a": _measurement()}},
     "workbench.Dropdown": {"options": lambda: ["a", "b"]},
@@ -312,7 +369,6 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.encodings.torch_save_bytes": {},
     "workbench.explorer.pareto_front": {},
     "workbench.lowrank.Decomposer": {"model": lambda: model("lenet300")},
-    "workbench.lowrank.LowRank": NO_EXAMPLE,
     "workbench.lowrank.cp_conv": {"rank": lambda: 4},
     "workbench.lowrank.decompose": {"model": lambda: model("lenet300"), "energy": lambda: 0.8},
     "workbench.lowrank.factorable_layers": {},
@@ -332,7 +388,6 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
                                                            "factors": lambda: (torch.randn(16, 4), torch.randn(8, 4))},
     "workbench.lowrank.experiments.compare_methods": {"ranks": lambda: {"spatial": 4}, "input_shape": lambda: (8, 7, 7)},
     "workbench.lowrank.experiments.kernel_of": {"layer": lambda: wb.lowrank.spatial_conv(nn.Conv2d(8, 16, 3), 4)},
-    "workbench.lowrank.experiments.smallest_within": NO_EXAMPLE,
     "workbench.precision.FlushCounter": {},
     "workbench.precision.LowPrecision": {},
     "workbench.precision.autocast_dtypes": {"X": lambda: images(2)},
@@ -351,16 +406,13 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.pruning.mask_channels": {"model": lambda: model("vgg"), "keep": lambda: _vgg_keep()},
     "workbench.pruning.remove_channels": {"model": lambda: model("vgg"), "keep": lambda: _vgg_keep()},
     "workbench.pruning.prune_channels": {"model": lambda: model("vgg"), "scores": lambda: _channel_scores()},
-    "workbench.pruning.make_explorer": NO_EXAMPLE,
     "workbench.regularization.conv_macs": {},
-    "workbench.regularization.path_table": NO_EXAMPLE,
     "workbench.regularization.prox_group": {"weight": lambda: torch.randn(8, 4, 3, 3)},
     "workbench.sharing.Recipe": {"amounts": lambda: (0.5, 0.5)},
     "workbench.sharing.breakdown": {"model": lambda: model("lenet300")},
     "workbench.sharing.centroid_gradient": {"grad": lambda: torch.randn(12, 10), "index": lambda: torch.randint(0, 4, (12, 10)),
                                             "k": lambda: 4},
     "workbench.sharing.compression_rate": {"n": lambda: 1000, "bits": lambda: 4, "k": lambda: 16},
-    "workbench.sharing.decode_tensor": NO_EXAMPLE,
     "workbench.sharing.encode_tensor": {"t": lambda: torch.randn(12, 10) * (torch.rand(12, 10) > 0.5)},
     "workbench.sharing.filler_table": {"model": lambda: model("lenet300"), "widths": lambda: (3, 4)},
     "workbench.sharing.hash_share": {"bits": lambda: 3},
@@ -372,6 +424,11 @@ OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
                                 "bits": lambda: 3},
     "workbench.sharing.share_weights": {"model": lambda: model("lenet300")},
 }
+
+
+def wb_quant():
+    import workbench.quantization as q
+    return q
 
 
 def _vgg_keep():
@@ -421,6 +478,15 @@ ALLOWED: dict[str, set[str]] = {      # "qualified name:parameter" -> bad-value 
     **{f"workbench.dynamic.{f}": {"inf"} for f in ("Cascade:threshold", "EarlyExitModel:thresholds",
                                                    "cascade_outcome:threshold", "choose_exit:thresholds",
                                                    "exit_from_scores:thresholds", "outcome:thresholds")},
+    # elementwise with a per-tensor scale and zero point: any shape of x, and a scale that broadcasts
+    **{f"workbench.quantization.{f}:{a}": _ELEMENTWISE
+       for f in ("affine.quantize", "affine.fake_quantize", "affine.quantization_error", "fake.fake_quantize_ste")
+       for a in ("x", "scale", "zero_point")},
+    **{f"workbench.quantization.affine.dequantize:{a}": _ELEMENTWISE for a in ("q", "scale", "zero_point")},
+    **{f"workbench.quantization.affine.qparams:{a}": _ELEMENTWISE for a in ("lo", "hi")},
+    **{f"workbench.quantization.integer.{f}": _ELEMENTWISE
+       for f in ("rounding_doubling_high_mul:a", "rounding_doubling_high_mul:M0", "rounding_right_shift:x",
+                 "rounding_right_shift:shift", "requantize:acc", "requantize:M0", "requantize:shift")},
     # softmax / entropy over the last dimension: any batch shape in front of it is valid
     **{f"workbench.{f}:logits": _ELEMENTWISE for f in ("distillation.soften", "dynamic.doubt", "dynamic.entropy",
                                                        "dynamic.uncertainty")},
@@ -440,8 +506,20 @@ def _annotation_allows_none(p: inspect.Parameter) -> bool:
     return p.default is None or "None" in text or "Optional" in text or ann is inspect.Parameter.empty and p.default is None
 
 
-def bad_values(qual: str, p: inspect.Parameter, valid: Any) -> list[Bad]:
+def declared(fn: Callable) -> dict:
+    """What ``@checked`` on ``fn`` declares valid (``empty_ok``, ``allow_nan``), if anything."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    return getattr(target, "__checked__", {})
+
+
+def bad_values(qual: str, p: inspect.Parameter, valid: Any, fn: Callable | None = None) -> list[Bad]:
     name = p.name
+    decl = declared(fn) if fn is not None else {}
+    allowed = set(ALLOWED.get(f"{qual}:{name}", set()))
+    if name in decl.get("empty_ok", ()):
+        allowed.add("empty")                # the function declares empty input valid (an empty layer)
+    if name in decl.get("allow_nan", ()):
+        allowed |= {"nan", "inf", "-inf"}   # the function declares nan/inf meaningful there
     out: list[Bad] = []
     if isinstance(valid, bool):
         return out
@@ -490,7 +568,7 @@ def bad_values(qual: str, p: inspect.Parameter, valid: Any) -> list[Bad]:
         out.append(Bad(name, "type", 3))
     elif callable(valid):
         out.append(Bad(name, "type", 3))
-    return [b for b in out if b.cls not in ALLOWED.get(f"{qual}:{name}", set())]
+    return [b for b in out if b.cls not in allowed]
 
 
 # ---------------------------------------------------------------- running
@@ -598,8 +676,8 @@ def example(qual: str, fn: Callable):
     return factories, positional, sig
 
 
-def _run(fn, kwargs, positional):
-    signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
+def _run(fn, kwargs, positional, timeout: float = TIMEOUT_S):
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         _call(fn, kwargs, positional)
         return None
@@ -630,7 +708,7 @@ def run_sweep(only: Callable[[str], bool] = lambda q: True) -> Sweep:
                 continue
             factories, positional, sig = ex
             kwargs = {k: f() for k, f in factories.items()}
-            err = _run(fn, dict(kwargs), positional)
+            err = _run(fn, dict(kwargs), positional, EXAMPLE_TIMEOUT_S)
             plt.close("all")
             if err is not None:
                 sweep.broken.append(f"{qual}: {type(err).__name__}: {str(err)[:200]}")
@@ -639,7 +717,7 @@ def run_sweep(only: Callable[[str], bool] = lambda q: True) -> Sweep:
                 if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                     continue
                 valid = kwargs[p.name] if p.name in kwargs else p.default
-                for bad in bad_values(qual, p, valid):
+                for bad in bad_values(qual, p, valid, fn):
                     call = {k: f() for k, f in factories.items()}
                     call[p.name] = bad.value
                     outcome, detail, inside = classify(_run(fn, call, positional), p.name)

@@ -152,13 +152,29 @@ def _kinds(annotation: Any, namespace: dict | None = None) -> set[str] | None:
     for part in _split_union(annotation):
         head = part.split("[", 1)[0].strip().strip("'\"")
         kind = _KINDS.get(head)
-        if kind is None and namespace is not None and isinstance(namespace.get(head), type) \
-                and namespace[head].__module__ not in ("typing", "builtins", "collections.abc"):
-            kind = namespace[head]
+        if kind is None and namespace is not None:
+            kind = _class_kind(head, namespace)
         if kind is None or kind == _ANY:
             return None
         kinds.add(kind)
     return kinds
+
+
+def _class_kind(head: str, namespace: dict) -> Any:
+    """A class named in an annotation: the class itself, or its name when the module imports
+    it only for type checking (then any object whose class or a base has that name fits)."""
+    first, *rest = head.split(".")
+    if first in namespace:
+        obj = namespace[first]
+        for attr in rest:
+            obj = getattr(obj, attr, None)
+        if isinstance(obj, type) and obj.__module__ not in ("typing", "builtins", "collections.abc"):
+            return obj
+        return None                                   # an alias or something we do not check
+    name = head.rsplit(".", 1)[-1]
+    if name[:1].isupper() and name.isidentifier() and name not in ("Any", "Literal", "Union", "Iterator"):
+        return ("class", name)
+    return None
 
 
 def _fits(kind: Any, value: Any) -> bool:
@@ -168,6 +184,8 @@ def _fits(kind: Any, value: Any) -> bool:
 
     if isinstance(kind, type):
         return isinstance(value, kind)
+    if isinstance(kind, tuple):
+        return any(c.__name__ == kind[1] for c in type(value).__mro__)
     if kind == "number":
         return (isinstance(value, Real) and not isinstance(value, bool)) or (
             isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool)
@@ -204,7 +222,8 @@ class ArgumentError(ValueError, TypeError):
 
 
 def _what(kinds: set) -> str:
-    names = sorted(f"a {k.__name__}" if isinstance(k, type) else _WHAT[k] for k in kinds if k != _NONE)
+    names = sorted(f"a {k.__name__}" if isinstance(k, type) else f"a {k[1]}" if isinstance(k, tuple) else _WHAT[k]
+                   for k in kinds if k != _NONE)
     return " or ".join(names)
 
 
@@ -327,7 +346,27 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
                 check_input_fits(model, x[:1], name=fits[1])
         return target(*args, **kwargs)
 
+    wrapper.__checked__ = {"empty_ok": empty_ok, "allow_nan": allow_nan, "skip": skip}
     if inspect.isclass(fn):
         fn.__init__ = wrapper
         return fn
     return wrapper
+
+
+def decodes(param: str):
+    """Decoder decorator: a payload that is cut short or corrupt gets one sentence naming ``param``
+    (instead of numpy's or struct's error from deep inside the decoding)."""
+    import functools
+    import struct
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except ArgumentError:
+                raise
+            except (ValueError, RuntimeError, IndexError, KeyError, struct.error) as err:
+                raise ValueError(f"{param} is cut short or corrupt: it does not decode ({err})") from err
+        return wrapper
+    return wrap

@@ -68,6 +68,10 @@ class Recipe:
     schedule: str = "cosine"
     threads: int | None = 1   # intra-op threads while training (None: leave PyTorch's setting)
 
+    def __post_init__(self):
+        from ..train import SCHEDULES
+        check_choice("schedule", self.schedule, SCHEDULES)
+
 
 @contextmanager
 def threads(n: int | None):

@@ -20,11 +20,15 @@ from workbench._checks import checked
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_int, check_number
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @checked
@@ -163,7 +167,7 @@ def sweep(logits: Sequence[Tensor], y: Tensor, exit_macs: Sequence[float], thres
 
 
 @checked
-def pick_threshold(table, full_accuracy: float, max_drop_pp: float = 0.5) -> float:
+def pick_threshold(table: pd.DataFrame, full_accuracy: float, max_drop_pp: float = 0.5) -> float:
     """The shared threshold with the fewest average MACs whose accuracy is within ``max_drop_pp`` of the full model.
 
     Use it on the validation split's :func:`sweep`, then report the test split.

@@ -20,7 +20,7 @@ import math
 
 from workbench._checks import checked
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,7 @@ from .exits import RULES, check_thresholds
 WIDTHS = (0.25, 0.5, 1.0)
 
 
-@checked(width=(0, math.inf, "(]"))
+@checked(width=(0, math.inf, "()"))
 def scaled(channels: Sequence[int], width: float) -> tuple[int, ...]:
     """Channel counts at ``width``: ``round(c * width)``, at least 1.
 
@@ -217,7 +217,7 @@ def exit_macs(net: EarlyExitNet, width: float = 1.0) -> list[int]:
 
 
 @checked(fits=("net", "X"))
-def count_block_calls(net: EarlyExitNet, run, X: Tensor) -> list[int]:
+def count_block_calls(net: EarlyExitNet, run: Callable[[Tensor], Tensor], X: Tensor) -> list[int]:
     """How many times each block of ``net`` ran while ``run`` saw the examples of ``X`` one at a time.
 
     Forward hooks count the calls: with real exits the later blocks run less often.

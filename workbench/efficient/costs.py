@@ -49,6 +49,9 @@ def layer_kind(module: nn.Module) -> str | None:
 @checked
 def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """MACs of one example, summed per layer kind (every kind of ``KINDS`` present, zeros included)."""
+    from ..metrics import check_input_fits, check_input_shape
+    input_shape = check_input_shape("input_shape", input_shape)
+    check_input_fits(model, torch.zeros(1, *input_shape))
     totals = dict.fromkeys(KINDS, 0)
 
     def hook(module, inputs, output):
@@ -72,6 +75,8 @@ def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
 @checked
 def mac_shares(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """Fraction of the model's MACs in each layer kind (sums to 1)."""
+    from ..metrics import check_input_shape
+    input_shape = check_input_shape("input_shape", input_shape)
     macs = macs_by_kind(model, input_shape)
     return macs / macs.sum()
 

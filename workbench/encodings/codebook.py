@@ -9,7 +9,7 @@ and the same indices Huffman-coded (Deep Compression's last stage).
 
 from __future__ import annotations
 
-from workbench._checks import checked
+from workbench._checks import checked, decodes
 
 import heapq
 import math
@@ -148,6 +148,7 @@ def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
 
 
 @checked(empty_ok=("lengths",))
+@decodes("payload")
 def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
     """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`pack_codes`).
 
@@ -156,6 +157,8 @@ def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int)
     """
     if count == 0:
         return np.zeros(0, np.int64)
+    if nbits > 8 * len(payload):
+        raise ValueError(f"payload holds {8 * len(payload)} bits, fewer than nbits={nbits}: it is cut short")
     lengths = np.asarray(lengths, dtype=np.int64)
     stream = np.unpackbits(np.frombuffer(payload, np.uint8))[:nbits]
     width = int(lengths.max())

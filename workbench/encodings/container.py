@@ -126,9 +126,6 @@ def decode(blob: bytes) -> dict[str, Tensor]:
     """
     head = header(blob)
     offset = len(MAGIC) + 4 + int.from_bytes(blob[len(MAGIC):len(MAGIC) + 4], "little")
-    needed = offset + sum(e["size"] for e in head["tensors"])
-    if len(blob) < needed:
-        raise ValueError(f"blob is cut short: its header describes {needed:,} bytes, the blob has {len(blob):,}")
     state = {}
     for entry in head["tensors"]:
         payload = bytes(blob[offset:offset + entry["size"]])
@@ -165,6 +162,9 @@ def header(blob: bytes) -> dict:
                 raise ValueError
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError("blob's header is not a valid workbench encoding header (corrupt bytes?)") from err
+    needed = len(MAGIC) + 4 + n + sum(e["size"] for e in head["tensors"])
+    if len(blob) < needed:
+        raise ValueError(f"blob is cut short: its header describes {needed:,} bytes, the blob has {len(blob):,}")
     return head
 
 

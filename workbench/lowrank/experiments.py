@@ -65,6 +65,7 @@ def smallest_within(table: pd.DataFrame, tolerance: float) -> object:
     return ok["params"].idxmin()
 
 
+@checked
 def compare_methods(conv: nn.Conv2d, ranks: Mapping[str, object], input_shape: Sequence[int]) -> pd.DataFrame:
     """One conv factored by several methods (method -> rank): weights, MACs, their cuts, kernel error.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from workbench._checks import checked
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -151,6 +152,7 @@ class FlushCounter:
         return out
 
 
+@checked
 def lost_updates(weights: Tensor, updates: Tensor, fmt: str | Format = "fp16") -> float:
     """Fraction of non-zero updates that vanish when added to weights *stored* in ``fmt``.
 
@@ -193,7 +195,7 @@ def largest_safe_scale(grads: Tensor, fmt: str | Format = "fp16") -> float:
 
 
 @checked
-def scale_sweep(grads: Tensor, fmt: str | Format = "fp16", log2_scales=range(0, 33, 2)):
+def scale_sweep(grads: Tensor, fmt: str | Format = "fp16", log2_scales: Sequence[int] = range(0, 33, 2)):
     """Underflow / overflow fractions for each loss scale ``2^k`` (a DataFrame indexed by k).
 
     >>> float(scale_sweep(torch.tensor([1e-8, 1.0]), "fp16", [0, 10]).loc[10, "underflow"])

@@ -175,7 +175,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> nn.Module:
         mask = torch.as_tensor(mask).to(device=current.device)
         if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
             bad = mask[~((mask == 0) | (mask == 1))].reshape(-1)[0].item()
-            raise ValueError(f"mask for {path!r} must hold only 0 and 1 (or True/False), got {bad:g}: a mask keeps "
+            raise ValueError(f"masks[{path!r}] must hold only 0 and 1 (or True/False), got {bad:g}: a mask keeps "
                              "or removes a weight, it does not scale it")
         try:
             torch.broadcast_shapes(mask.shape, current.shape)

@@ -104,6 +104,7 @@ def tensor_range(x: Tensor, axis: int | None = None) -> tuple[Tensor, Tensor]:
     return rows.min(dim=1).values, rows.max(dim=1).values
 
 
+@checked
 def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) -> tuple[Tensor, Tensor]:
     """Scale and zero point that map ``[lo, hi]`` (widened to contain 0) onto the grid.
 
@@ -145,6 +146,7 @@ def scale_zero_point(x: Tensor, bits: int = 8, *, symmetric: bool = True,
     return qparams(lo, hi, bits, symmetric=symmetric)
 
 
+@checked(empty_ok=("x",))
 def quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
              axis: int | None = None) -> Tensor:
     """Integer codes ``clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64.
@@ -175,6 +177,7 @@ def _worst(t: Tensor) -> str:
     return f"{float(bad.reshape(-1)[0]):g}" if bad.numel() else f"{float(t.reshape(-1)[0]):g}"
 
 
+@checked(empty_ok=("q",))
 def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None = None,
                dtype: torch.dtype = torch.float32) -> Tensor:
     """Real values ``scale * (q - zero_point)``.
@@ -190,6 +193,7 @@ def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None
     return ((q.to(work) - z) * s).to(dtype)
 
 
+@checked(empty_ok=("x",))
 def fake_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                   axis: int | None = None) -> Tensor:
     """Quantize then dequantize: the real values the integer grid can hold (same dtype as ``x``).
@@ -201,6 +205,7 @@ def fake_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *
     return dequantize(q, scale, zero_point, axis=axis, dtype=_dtype(bits, x)).to(x.dtype)
 
 
+@checked
 def levels(scale: float | Tensor, zero_point: int | Tensor, bits: int, *, symmetric: bool = True) -> Tensor:
     """Every real value a per-tensor ``bits``-bit grid can represent, ascending.
 
@@ -228,6 +233,7 @@ class QuantError:
         return self.rounding_mse + self.clipping_mse
 
 
+@checked(empty_ok=("x",))
 def quantization_error(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                        axis: int | None = None) -> QuantError:
     """Split the error of quantizing ``x`` into rounding (inside the range) and clipping (outside).

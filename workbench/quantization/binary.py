@@ -168,13 +168,15 @@ class _SignSTE(torch.autograd.Function):
         return grad * (x.abs() <= 1)
 
 
-@checked
 class SignActivation(nn.Module):
     """``sign(x)`` with hardtanh's gradient: the binary activation of binarized networks.
 
     >>> SignActivation()(torch.tensor([-0.3, 0.0, 2.0])).tolist()
     [-1.0, 1.0, 1.0]
     """
+
+    def __init__(self) -> None:          # no options: an unknown keyword is refused by Python itself
+        super().__init__()
 
     def forward(self, x: Tensor) -> Tensor:
         return _SignSTE.apply(x)

@@ -60,6 +60,7 @@ class _FakeQuantSTE(torch.autograd.Function):
         return grad * inside, None, None, None, None, None
 
 
+@checked(empty_ok=("x",))
 def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                       axis: int | None = None) -> Tensor:
     """Fake-quantize ``x`` with a straight-through gradient (what ``torch.fake_quantize_per_*`` do).
@@ -72,7 +73,6 @@ def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 
     return _FakeQuantSTE.apply(x, torch.as_tensor(scale), torch.as_tensor(zero_point), bits, symmetric, axis)
 
 
-@checked
 def check_model_bits(name: str, bits: int) -> int:
     """``bits`` for a model quantizer: 1..16, or 32 for float (no quantizer)."""
     check_int(name, bits, 1, FLOAT_BITS)
@@ -154,6 +154,7 @@ def _quantize_input(module: nn.Module, args: tuple) -> tuple:
     return (module.input_quantizer(args[0]), *args[1:])
 
 
+@checked
 def attach_input_quantizer(layer: nn.Module, quantizer: ActivationQuantizer) -> nn.Module:
     """Make ``layer`` quantize its input with ``quantizer`` (kept as ``layer.input_quantizer``).
 
@@ -178,6 +179,7 @@ def _per_layer(name: str, bits: int | Mapping[str, int], layers: Iterable[str]) 
     return {layer: check_model_bits(name, b) for layer, b in out.items()}
 
 
+@checked(fits=("model", "calibration_X"))
 def quantize_model(model: nn.Module, calibration_X: Tensor | None = None, *,
                    weight_bits: int | Mapping[str, int] = 8, activation_bits: int | Mapping[str, int] = 8,
                    granularity: str = "per-channel", calibration: str = "minmax",

@@ -28,13 +28,14 @@ Biases, BatchNorm statistics and quantizer scales stay fp32, as in ``fp32``::
 
 from __future__ import annotations
 
-from workbench._checks import checked
+from workbench._checks import checked, decodes
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import encodings
 
@@ -180,6 +181,8 @@ def packed_encode(t: Tensor) -> tuple[dict, bytes]:
     return meta, payload
 
 
+@checked
+@decodes("payload")
 def packed_decode(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
     """Inverse of :func:`packed_encode`."""
     if meta["kind"] == "raw":
@@ -212,6 +215,7 @@ encodings.register_codec("packed", packed_encode, packed_decode, lossless=False)
 encodings.register_encoding("packed", _policy)
 
 
+@checked
 def bits_per_weight(model_or_blob, encoding: str = "packed") -> dict[str, float]:
     """Stored bits per weight of every packed tensor (payload bytes * 8 / elements).
 
@@ -219,6 +223,9 @@ def bits_per_weight(model_or_blob, encoding: str = "packed") -> dict[str, float]
     >>> bits_per_weight(models.build("lenet5"))["features.0.weight"]
     32.0
     """
+    if not isinstance(model_or_blob, (bytes, nn.Module, Mapping)):
+        raise TypeError(f"model_or_blob must be bytes written by encode(), an nn.Module or a state dict, "
+                        f"got {type(model_or_blob).__name__}")
     blob = model_or_blob if isinstance(model_or_blob, bytes) else encodings.encode(model_or_blob, encoding)
     out = {}
     for e in encodings.header(blob)["tensors"]:

@@ -267,6 +267,7 @@ def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: 
             for name in variants}
 
 
+@checked
 def speedup_text(baseline_ms: float, candidate_ms: float) -> str:
     """``'2.51× faster'`` or ``'1.30× slower'``: the candidate against the baseline, as the report prints it.
 

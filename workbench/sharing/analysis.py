@@ -9,6 +9,7 @@ from __future__ import annotations
 from workbench._checks import checked
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ def compression_rate(n: int, bits: int, k: int) -> float:
 
 
 @checked
-def rate_check(weight: torch.Tensor, bits_list=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
+def rate_check(weight: torch.Tensor, bits_list: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """The formula against the measured bytes of the ``codebook`` codec on one tensor, per bit width."""
     rows = {}
     for b in bits_list:
@@ -60,7 +61,7 @@ def compare_inits(model: nn.Module, data, bits_list=(2, 3, 4), *, split: str = "
 
 
 @checked
-def filler_table(model: nn.Module, widths=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
+def filler_table(model: nn.Module, widths: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """Per index width: non-zeros, filler entries added, and index bits per non-zero (fixed width)."""
     rows = {}
     pos = [np.flatnonzero(l.weight.detach().reshape(-1).numpy()) for l in weight_layers(model).values()]

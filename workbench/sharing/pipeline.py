@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, check_number
 from ..baselines import get_baseline
 from ..encodings import decoded_model, encode
 from ..pruning.groups import weight_layers
@@ -49,6 +49,11 @@ class Recipe:
     prune_epochs: int = 2               # masked fine-tuning epochs after each pruning step
     share_epochs: int = 2               # centroid fine-tuning epochs (rule "gradient")
     lr: float = 1e-3
+
+    def __post_init__(self):
+        check_choice("init", self.init, INITS)
+        for a in self.amounts:
+            check_number("amounts", a, 0.0, 1.0, high_inclusive=False)
 
     def options(self) -> dict:
         """The encoding options (bits) of this recipe."""

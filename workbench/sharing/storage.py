@@ -26,7 +26,7 @@ Options: ``conv_bits`` / ``fc_bits`` (codebook bits; more distinct values than
 
 from __future__ import annotations
 
-from workbench._checks import checked
+from workbench._checks import checked, decodes
 
 import math
 import struct
@@ -187,6 +187,9 @@ def _framed(mode: str, meta: dict, body: bytes, parts: dict) -> tuple[dict, byte
     return meta, prefix + body, parts
 
 
+@checked
+@checked
+@decodes("payload")
 def decode_tensor(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
     """Inverse of :func:`encode_tensor`: ``meta`` names the mode (``{"mode": ...}``); counts come from the payload."""
     mode = meta.get("mode") or next(mo for mo, f in FIELDS.items() if set(f) == set(meta) - {"exact"})
