@@ -305,7 +305,7 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
     target = fn.__init__ if inspect.isclass(fn) else fn
     sig = inspect.signature(target)
     allow_nan, skip, ndim, empty_ok = set(allow_nan), set(skip) | SELF_CHECKED, dict(ndim or {}), set(empty_ok)
-    namespace = getattr(target, "__globals__", None)
+    namespace = getattr(inspect.unwrap(target), "__globals__", None)
     unknown = (set(ranges) | set(ndim) | set(fits or ())) - set(sig.parameters)
     if unknown:
         raise TypeError(f"checked: {sorted(unknown)} are not parameters of {fn.__qualname__}")

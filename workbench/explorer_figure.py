@@ -13,8 +13,6 @@ student can tell a trend from noise. An empty plot says which button fills it.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import html
 from collections.abc import Mapping
 
@@ -232,7 +230,6 @@ def _sort_key(v):
     return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
 
 
-@checked
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The points no other point beats on both size (lower) and accuracy (higher), by size.
 

@@ -16,8 +16,6 @@ theoretical count a sparse kernel could reach, which no dense kernel delivers.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import re
 from collections.abc import Sequence
 
@@ -25,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ._checks import checked
 from .weights import effective_state_dict, weight_tensors
 
 

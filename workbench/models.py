@@ -13,8 +13,6 @@ channel counts::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_number
+from ._checks import check_choice, check_int, check_number, checked
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,11 @@ the baseline row); the notebook shows a formatted copy. Timing cells read
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping
 
 import pandas as pd
 
-from ._checks import check_choice
+from ._checks import check_choice, checked
 from .measure import Measurement
 
 

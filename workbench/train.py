@@ -13,10 +13,8 @@ randomness from its ``seed``, and models are built with a seed too::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import dataclasses
-
+import math
 import random
 import time
 from collections.abc import Callable
@@ -27,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_labels, check_number
+from ._checks import check_choice, check_int, check_labels, check_number, checked
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, y, X) -> scalar loss
 OPTIMIZERS = ("adam", "sgd")
@@ -118,6 +116,7 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
     return (logits.argmax(1) == y).float().mean().item()
 
 
+@checked(weight_decay=(0, math.inf, "[)"))
 def train(
     model: nn.Module,
     data,

@@ -20,8 +20,6 @@ wrap, :data:`MAX_FIGURE_PX` caps figure widths.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ._checks import check_number
+from ._checks import check_number, checked
 
 _LAYOUT = dict(layout=widgets.Layout(width="420px"), style={"description_width": "110px"})
 PLACEHOLDER = "Explorer panel — run this cell to open it"

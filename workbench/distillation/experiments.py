@@ -21,8 +21,6 @@ the teacher was trained on all 3,500.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import statistics
 import time
 from collections.abc import Sequence
@@ -32,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_fraction, check_int, check_number
+from .._checks import check_choice, check_fraction, check_int, check_number, checked
 from ..models import build
 from ..train import History, evaluate, train
 from .losses import kd_loss

@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import math
 
-from workbench._checks import checked
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_fraction, check_labels, check_number
+from .._checks import check_fraction, check_labels, check_number, checked
 
 
 def _check_temperature(temperature: float) -> float:

@@ -24,14 +24,12 @@ the two agree on nearly every test digit (the notebook measures it).
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..baselines import get_baseline
 from ..train import predict
 

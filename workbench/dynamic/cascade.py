@@ -13,15 +13,13 @@ big model runs too, so a deferred example pays for both::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from .exits import RULES, uncertainty
 
 

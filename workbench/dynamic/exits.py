@@ -16,8 +16,6 @@ first exit::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -25,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 
 if TYPE_CHECKING:
     import pandas as pd

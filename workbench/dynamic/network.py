@@ -17,16 +17,13 @@ widths share every weight and need no private statistics::
 from __future__ import annotations
 
 import math
-
-from workbench._checks import checked
-
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .exits import RULES, check_thresholds
 
 WIDTHS = (0.25, 0.5, 1.0)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..plots import finish
 
 

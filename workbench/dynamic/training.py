@@ -14,8 +14,6 @@ together on a weighted sum of their cross-entropies; slimmable networks (Yu et a
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import time
 from collections.abc import Sequence
 
@@ -23,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from ..train import seed_everything
 from .network import EarlyExitNet
 

@@ -18,14 +18,12 @@ explorer's dropdown) can take any of them.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int
+from .._checks import check_int, checked
 
 
 def _check_shape(c_in: int, c_out: int, kernel_size: int, h: int, w: int) -> None:

@@ -12,8 +12,6 @@ model with PyTorch's ``FlopCounterMode`` (the counter behind ``wb.count_macs``):
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Sequence
 
 import pandas as pd
@@ -21,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from .blocks import BLOCKS, separable_macs, standard_macs
 
 KINDS = ("1x1 conv", "depthwise conv", "grouped conv", "full kxk conv", "linear")

@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from ..metrics import count_macs, count_params
 from ..train import evaluate
 from .grid import SHORT, Recipe, train_net

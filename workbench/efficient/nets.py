@@ -20,16 +20,13 @@ The network takes the 28×28 digits the course uses and resizes them to
 from __future__ import annotations
 
 import math
-
-from workbench._checks import checked
-
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .blocks import BLOCKS, conv_bn
 
 WIDTHS = (16, 32, 64, 64)        # stem and the three blocks at alpha = 1

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import numpy as np
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 
 
 @checked(empty_ok=("values",))

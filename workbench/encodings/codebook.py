@@ -9,8 +9,6 @@ and the same indices Huffman-coded (Deep Compression's last stage).
 
 from __future__ import annotations
 
-from workbench._checks import checked, decodes
-
 import heapq
 import math
 
@@ -18,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked, decodes
 from .bits import pack_bits, unpack_bits
 from .codecs import CODECS, _numpy, register_codec
 

@@ -10,8 +10,6 @@ followed by the payloads, so ``decode`` needs nothing but the bytes.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import inspect
 import io
 import json
@@ -20,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice
+from .._checks import check_choice, checked
 from ..weights import effective_state_dict, plain_copy
 from .codecs import CODECS
 

@@ -19,13 +19,11 @@ layer is skipped (``only_if_smaller``): above the break-even rank it costs more.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..weights import deep_copy
 from . import decompositions as dec
 from .layers import METHOD_LAYERS, check_layer, cp_conv, spatial_conv, svd_linear, tucker_conv, weight_count

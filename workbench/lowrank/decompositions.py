@@ -13,14 +13,12 @@ backend needs the ``packaging`` package, which TensorLy does not declare.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from .spectra import check_rank, relative_error, unfold
 
 __all__ = ["cp", "cp_to_kernel", "relative_error", "svd", "tucker2", "tucker2_to_kernel"]

@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..metrics import count_macs, count_params
 from ..train import evaluate
 from .decompose import Decomposer

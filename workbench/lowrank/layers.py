@@ -22,15 +22,13 @@ computes what the layer computed::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from . import decompositions as dec
-from .._checks import check_int
+from .._checks import check_int, checked
 from .spectra import check_rank, unfold
 
 METHOD_LAYERS = {"svd": nn.Linear, "spatial": nn.Conv2d, "cp": nn.Conv2d, "tucker": nn.Conv2d}

@@ -17,14 +17,12 @@ kernel as one row per filter, or per input channel (Tucker's modes), or arranged
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 
 import torch
 from torch import Tensor
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 
 
 def _check_values(s: Tensor) -> Tensor:

@@ -15,8 +15,6 @@ also reads the allocator's true peak (``torch.cuda.max_memory_allocated``).
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import gc
 import statistics
 import time
@@ -26,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..latency import Latency
 from .training import PRECISIONS, autocast, make_scaler, training_step
 

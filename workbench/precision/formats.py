@@ -18,15 +18,13 @@ to 10 bits, to nearest, ties to even.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 
 @dataclass(frozen=True)

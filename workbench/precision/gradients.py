@@ -14,8 +14,6 @@ when stored in fp16. Loss scaling multiplies the loss (hence every gradient) by
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Sequence
 
@@ -23,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from .formats import Format, get_format, round_to
 
 

@@ -21,8 +21,6 @@ skips steps whose gradients overflow.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..train import evaluate, seed_everything
 from .gradients import check_scale
 

@@ -19,14 +19,14 @@ layer order; for any other graph (``resnet``, ``mobilenet``) Torch-Pruning's
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+from .._checks import checked
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)

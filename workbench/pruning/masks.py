@@ -20,8 +20,6 @@ exactly ``round(amount * n)`` entries go, ties broken by position.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 
 from collections.abc import Mapping
@@ -30,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, checked
 from .groups import weight_layers
 
 SCOPES = ("layer", "global")

@@ -16,15 +16,13 @@ Torch-Pruning does.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from . import criteria as C
 from .groups import ChannelGroup, channel_groups, names_to_module, weight_layers
 

@@ -20,8 +20,6 @@ so ``workbench.build(**model.config)`` rebuilds the smaller architecture.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import copy
 from collections.abc import Mapping, Sequence
 
@@ -29,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from .groups import NORMS, ChannelGroup, channel_groups, dependency_graph, is_chain, names_to_module, weight_layers
 from .masks import apply_masks, keep_masks
 

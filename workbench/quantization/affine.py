@@ -27,14 +27,12 @@ All functions are pure: tensors in, tensors out.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 GRANULARITIES: dict[str, int | None] = {"per-channel": 0, "per-tensor": None}  # name -> channel axis
 SCHEMES: dict[str, bool] = {"symmetric": True, "asymmetric": False}            # name -> symmetric?

@@ -26,15 +26,13 @@ PyTorch has no CPU kernels for binary weights: here binary is a lesson in size
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 
 
 def _channel_mean(x: Tensor) -> Tensor:

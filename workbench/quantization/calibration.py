@@ -26,15 +26,13 @@ A calibrator is a function ``(x, bits, symmetric, axis) -> (lo, hi)`` in
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .affine import _check_axis, _check_nonempty, check_bits, qparams, qrange, tensor_range
 
 Calibrator = Callable[..., tuple[Tensor, Tensor]]  # (x, bits, *, symmetric, axis) -> (lo, hi)

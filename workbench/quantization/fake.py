@@ -24,15 +24,13 @@ binarized with XNOR-Net scaling (see :mod:`.binary`).
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from . import binary
 from .affine import GRANULARITIES, _bcast, check_bits, dequantize, levels, qparams, qrange, quantize
 from .calibration import CALIBRATIONS, calibrate_range, collect_inputs, quantizable_layers

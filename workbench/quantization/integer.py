@@ -24,8 +24,6 @@ what FBGEMM, oneDNN and gemmlowp compute in int32 registers.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import copy
 import math
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .._checks import check_number
+from .._checks import check_number, checked
 from .affine import dequantize, fake_quantize, qparams, qrange, quantize, tensor_range
 
 INT32 = (-(2**31), 2**31 - 1)

@@ -28,8 +28,6 @@ Biases, BatchNorm statistics and quantizer scales stay fp32, as in ``fp32``::
 
 from __future__ import annotations
 
-from workbench._checks import checked, decodes
-
 import math
 from collections.abc import Mapping
 
@@ -38,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import encodings
+from .._checks import checked, decodes
 
 MAX_GRID_BITS = 16     # wider codes are not a quantized tensor: keep it fp32
 MAX_LEVELS = 16        # more distinct values per row than this: not worth a table

@@ -27,8 +27,6 @@ interleaved::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import contextlib
 import copy
 import warnings
@@ -38,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import encodings
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..latency import compare_latency
 from ..measure import Measurement
 from ..metrics import check_input_fits, count_macs, count_nonzero, count_params

@@ -23,8 +23,6 @@ The group kinds, for a conv weight ``(out, in, kh, kw)``:
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..pruning.groups import channel_groups, names_to_module, weight_layers
 
 GROUP_KINDS = ("filter", "channel", "shape", "depth")

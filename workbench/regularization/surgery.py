@@ -17,11 +17,10 @@ with all-zero weights. Removal is notebook 01's surgery
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import torch
 from torch import Tensor, nn
 
+from .._checks import checked
 from ..pruning.groups import channel_groups
 from ..pruning.structured import remove_channels
 from ..weights import plain_copy

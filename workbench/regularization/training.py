@@ -14,8 +14,6 @@ optimiser step (a proximal step, a mask update)::
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, checked
 from ..pruning.groups import weight_layers
 from ..pruning.masks import keep_masks
 from ..train import History, evaluate, train

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import math
 from collections.abc import Sequence
 
@@ -17,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..encodings import CODECS
 from ..pruning.groups import weight_layers
 from ..train import evaluate

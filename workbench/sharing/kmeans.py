@@ -20,11 +20,9 @@ a layer with zeros spends one of its ``2**bits`` codebook entries on it.
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import numpy as np
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 INITS = ("linear", "density", "random")
 MAX_FIT = 4_096           # k-means fits on at most this many weights (a seeded sample), then assigns all

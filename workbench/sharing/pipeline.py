@@ -13,14 +13,12 @@ Each stage is a real encoding of a real model (``workbench.encodings``): its siz
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 from dataclasses import dataclass, field
 
 import pandas as pd
 from torch import nn
 
-from .._checks import check_choice, check_fraction, check_int, check_number
+from .._checks import check_choice, check_fraction, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..encodings import decoded_model, encode
 from ..pruning.groups import weight_layers

@@ -18,14 +18,12 @@ teaching labs do, trains every weight and then resets each cluster to its mean
 
 from __future__ import annotations
 
-from workbench._checks import checked
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..pruning.groups import weight_layers
 from ..train import fine_tune
 from ..weights import plain_copy

@@ -26,8 +26,6 @@ Options: ``conv_bits`` / ``fc_bits`` (codebook bits; more distinct values than
 
 from __future__ import annotations
 
-from workbench._checks import checked, decodes
-
 import math
 import struct
 from collections import OrderedDict
@@ -37,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .. import encodings
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked, decodes
 from ..encodings import huffman_lengths, pack_bits, unpack_bits
 
 MODES = ("relative", "relative_shared", "relative_huffman")
@@ -187,7 +185,6 @@ def _framed(mode: str, meta: dict, body: bytes, parts: dict) -> tuple[dict, byte
     return meta, prefix + body, parts
 
 
-@checked
 @checked
 @decodes("payload")
 def decode_tensor(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
