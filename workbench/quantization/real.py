@@ -114,6 +114,37 @@ def _eager(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     return wrapped.eval()
 
 
+def _unshare_modules(model: nn.Module) -> nn.Module:
+    """``model`` with every call of a parameter-free module given its own module (an FX graph).
+
+    torchvision's ResNet blocks call one ``ReLU`` twice; PT2E's x86 quantizer groups the
+    calls of one module into one partition with two outputs and refuses it ("Input
+    partition has more than one output node"). Models FX cannot trace, or whose modules
+    are each called once, come back unchanged.
+    """
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception:  # noqa: BLE001 - not FX-traceable: PT2E's own export decides
+        return model
+    calls = [n.target for n in gm.graph.nodes if n.op == "call_module"]
+    if len(calls) == len(set(calls)):
+        return model
+    seen: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        seen[node.target] = seen.get(node.target, -1) + 1
+        module = gm.get_submodule(node.target)
+        if seen[node.target] and not any(True for _ in module.parameters()) and not any(True for _ in module.buffers()):
+            name = f"{node.target.replace('.', '_')}_call{seen[node.target]}"
+            gm.add_submodule(name, copy.deepcopy(module))
+            node.target = name
+    for node in gm.graph.nodes:
+        node.meta.pop("nn_module_stack", None)      # export records the new module paths
+    gm.recompile()
+    return gm
+
+
 def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     import torch._inductor.config as inductor_config
     from torchao.quantization.pt2e import allow_exported_model_train_eval
@@ -121,7 +152,7 @@ def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
 
-    model = plain_copy(model).eval()
+    model = _unshare_modules(plain_copy(model).eval())
     example = (X[:batch_size],)
     with _quiet():
         batch = torch.export.Dim("batch", min=1, max=65536)                  # any batch size, not the example's
