@@ -118,7 +118,10 @@ def check_labels(name: str, y: Any, n: int | None = None, num_classes: int | Non
 _NONE, _ANY = "None", "any"
 _KINDS = {
     "float": "number", "int": "integer", "Real": "number", "Tensor": "tensor", "torch.Tensor": "tensor",
-    "nn.Module": "module", "torch.nn.Module": "module", "str": "str", "bytes": "bytes",
+    "nn.Module": "module", "torch.nn.Module": "module", "torch.nn.modules.module.Module": "module",
+    "torch.Tensor": "tensor", "builtins.float": "number", "builtins.int": "integer", "builtins.str": "str",
+    "builtins.bytes": "bytes", "builtins.bool": _ANY, "builtins.dict": "mapping", "builtins.list": "sequence",
+    "builtins.tuple": "sequence", "str": "str", "bytes": "bytes",
     "np.ndarray": "array", "Mapping": "mapping", "dict": "mapping", "Sequence": "sequence", "list": "sequence",
     "tuple": "sequence", "Iterable": "iterable", "Callable": "callable", "bool": _ANY, "None": _NONE, "Dataset": "dataset",
 }
@@ -145,8 +148,10 @@ def _kinds(annotation: Any, namespace: dict | None = None) -> set[str] | None:
 
     A class name the function's module defines or imports (``EarlyExitNet``) is a kind too.
     """
-    if not isinstance(annotation, str):
-        annotation = getattr(annotation, "__name__", None) or repr(annotation)
+    if isinstance(annotation, type):
+        annotation = f"{annotation.__module__}.{annotation.__qualname__}"
+    elif not isinstance(annotation, str):
+        annotation = repr(annotation)
     annotation = annotation.replace("Optional[", "None | ").replace("typing.", "")
     kinds = set()
     for part in _split_union(annotation):
@@ -222,7 +227,7 @@ class ArgumentError(ValueError, TypeError):
 
 
 def _what(kinds: set) -> str:
-    names = sorted(f"a {k.__name__}" if isinstance(k, type) else f"a {k[1]}" if isinstance(k, tuple) else _WHAT[k]
+    names = sorted(f"a {k.__name__}{' layer' if k.__module__.startswith('torch.nn') else ''}" if isinstance(k, type) else f"a {k[1]}" if isinstance(k, tuple) else _WHAT[k]
                    for k in kinds if k != _NONE)
     return " or ".join(names)
 
@@ -261,7 +266,7 @@ def _check_value(name: str, value: Any, kinds: set[str], allow_nan: bool, rng, e
 
 _INF = math.inf
 NAMED_RANGES = {   # intervals a parameter name means everywhere it is used (``checked`` applies them)
-    "seed": (0, 2**32 - 1), "num_epochs": (0, _INF), "batch_size": (1, _INF), "lr": (0, _INF, "()"),
+    "seed": (0, 2**32 - 1), "num_epochs": (0, _INF), "batch_size": (1, _INF),
     "max_iter": (1, _INF), "n_iter_max": (1, _INF), "c_in": (1, _INF), "c_out": (1, _INF), "stride": (1, _INF),
     "num_classes": (1, _INF), "min_keep": (0, _INF), "exits": (1, _INF), "per_exit": (1, _INF),
     "per_class": (1, _INF), "repeats": (1, _INF), "conv_bits": (1, 32), "fc_bits": (1, 32), "index_bits": (1, 32),
@@ -274,7 +279,8 @@ SELF_CHECKED = {"input_shape"}
 INF_OK = {"threshold", "thresholds"}     # an infinite threshold means "never" (exit, prune)     # names whose own checks (with pinned messages) come first
 
 
-def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (), empty_ok: Iterable[str] = (),
+def checked(fn=None, *, allow_nan: Iterable[str] = (), own_nan_check: Iterable[str] = (), skip: Iterable[str] = (),
+            empty_ok: Iterable[str] = (),
             ndim: dict | None = None,
             fits: tuple[str, str] | None = None, **ranges):
     """Check a public function's arguments against its annotations before it runs.
@@ -283,7 +289,8 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
     mapping, sequence, callable, bytes, array; ``None`` only where the annotation or the
     default allows it); numbers finite, tensors and arrays non-empty and finite. A
     keyword ``name=(low, high)`` or ``(low, high, "[)")`` declares a number's interval.
-    ``allow_nan`` names arguments where nan/inf are meaningful; ``skip`` ones checked
+    ``allow_nan`` names arguments where nan/inf are meaningful; ``own_nan_check`` ones
+    whose nan/inf the function refuses itself (in its own words); ``skip`` ones checked
     by the function itself; ``empty_ok`` tensors that may be empty (or whose emptiness the
     function reports itself); ``ndim={"y": 1}`` the number of dimensions a tensor must have;
     ``fits=("model", "X")`` runs the model on one example of ``X`` first, so a batch that
@@ -298,7 +305,8 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
     ValueError: amount must be in [0, 1], got 1.5
     """
     if fn is None:
-        return lambda f: checked(f, allow_nan=allow_nan, skip=skip, empty_ok=empty_ok, ndim=ndim, fits=fits, **ranges)
+        return lambda f: checked(f, allow_nan=allow_nan, own_nan_check=own_nan_check, skip=skip, empty_ok=empty_ok,
+                                 ndim=ndim, fits=fits, **ranges)
     import functools
     import inspect
 
@@ -320,7 +328,7 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), skip: Iterable[str] = (),
         kinds = set(kinds or {"number"})
         if p.default is None:
             kinds.add(_NONE)
-        plan.append((p.name, kinds, p.name in allow_nan, ranges.get(p.name, NAMED_RANGES.get(p.name)),
+        plan.append((p.name, kinds, p.name in allow_nan or p.name in set(own_nan_check), ranges.get(p.name, NAMED_RANGES.get(p.name)),
                      p.name in empty_ok))
 
     @functools.wraps(target)

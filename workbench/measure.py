@@ -89,9 +89,9 @@ def measure_all(models: Mapping[str, nn.Module], data, *, encoding: Encoding | M
     """
     if not models:
         raise ValueError("models must hold at least one model")
-    if not (isinstance(encoding, (str, Mapping)) or callable(encoding)):
-        raise TypeError(f"encoding must be an encoding name, a policy function, or a mapping from model name "
-                        f"to either, got {type(encoding).__name__}")
+    if not (isinstance(encoding, (str, Mapping, list, tuple)) or callable(encoding)):
+        raise TypeError(f"encoding must be an encoding name, a policy function, a list of them (the smallest "
+                        f"is chosen), or a mapping from model name to any of these, got {type(encoding).__name__}")
     for b in latency_batches:
         check_int("latency_batches", b, 1)
     static = {}

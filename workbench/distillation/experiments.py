@@ -69,6 +69,7 @@ class Recipe:
     def __post_init__(self):
         from ..train import SCHEDULES
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_number("lr", self.lr, 0.0, low_inclusive=False)
 
 
 @contextmanager

@@ -157,7 +157,7 @@ class Decomposer:
         return model
 
 
-@checked
+@checked(energy=(0, 1, "(]"))
 def decompose(model: nn.Module, method: str, *, energy: float | None = None, ranks: Mapping | None = None,
               layers: Sequence[str] | None = None, only_if_smaller: bool = True) -> nn.Module:
     """A copy of ``model`` with its layers factored by ``method`` (see :class:`Decomposer`).

@@ -55,7 +55,7 @@ def rank_for_energy(s: Tensor, fraction: float) -> int:
     >>> rank_for_energy(torch.tensor([3.0, 1.0, 0.5]), 0.85)
     1
     """
-    check_number("fraction", fraction, 0.0, 1.0, low_inclusive=False)
+    check_number("fraction (the share of energy to keep)", fraction, 0.0, 1.0, low_inclusive=False)
     kept = energy(s).double()
     # a tolerance so that fraction=1.0 is reached despite rounding in the cumulative sum
     return int(torch.searchsorted(kept, torch.tensor([fraction - 1e-9], dtype=kept.dtype)).item()) + 1

@@ -144,7 +144,7 @@ def scale_zero_point(x: Tensor, bits: int = 8, *, symmetric: bool = True,
     return qparams(lo, hi, bits, symmetric=symmetric)
 
 
-@checked(empty_ok=("x",))
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
              axis: int | None = None) -> Tensor:
     """Integer codes ``clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64.
@@ -191,7 +191,7 @@ def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None
     return ((q.to(work) - z) * s).to(dtype)
 
 
-@checked(empty_ok=("x",))
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def fake_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                   axis: int | None = None) -> Tensor:
     """Quantize then dequantize: the real values the integer grid can hold (same dtype as ``x``).
@@ -231,7 +231,7 @@ class QuantError:
         return self.rounding_mse + self.clipping_mse
 
 
-@checked(empty_ok=("x",))
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def quantization_error(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                        axis: int | None = None) -> QuantError:
     """Split the error of quantizing ``x`` into rounding (inside the range) and clipping (outside).

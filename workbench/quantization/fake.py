@@ -58,7 +58,7 @@ class _FakeQuantSTE(torch.autograd.Function):
         return grad * inside, None, None, None, None, None
 
 
-@checked(empty_ok=("x",))
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                       axis: int | None = None) -> Tensor:
     """Fake-quantize ``x`` with a straight-through gradient (what ``torch.fake_quantize_per_*`` do).

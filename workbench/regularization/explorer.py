@@ -25,7 +25,7 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int, checked
+from .._checks import check_choice, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..data import load
 from ..explorer import Explorer
@@ -138,6 +138,7 @@ def make_explorer(data=None, *, model: str = "lenet5", regularizer: str = "group
     check_int("epochs_per_lam", epochs_per_lam, 1, 20)
     from ..train import OPTIMIZERS
     check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_number("lr", lr, 0.0, low_inclusive=False)
     baseline = get_baseline(model)
     if path is not None:
         lams = tuple(s.lam for s in path)

@@ -50,6 +50,7 @@ class Recipe:
 
     def __post_init__(self):
         check_choice("init", self.init, INITS)
+        check_number("lr", self.lr, 0.0, low_inclusive=False)
         for a in self.amounts:
             check_number("amounts", a, 0.0, 1.0, high_inclusive=False)
 
