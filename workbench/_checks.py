@@ -196,8 +196,8 @@ def _fits(kind: Any, value: Any) -> bool:
             isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool)
     if kind == "integer":
         return isinstance(value, Integral) and not isinstance(value, bool)
-    if kind == "tensor":
-        return isinstance(value, torch.Tensor)
+    if kind == "tensor":                 # a plain number works too: the functions call torch.as_tensor
+        return isinstance(value, torch.Tensor) or (isinstance(value, Real) and not isinstance(value, bool))
     if kind == "module":
         return isinstance(value, nn.Module)
     if kind == "str":
@@ -257,10 +257,10 @@ def _check_value(name: str, value: Any, kinds: set[str], allow_nan: bool, rng, e
         size = value.numel() if t is not None else np.asarray(value).size
         if size == 0 and not empty_ok:
             raise ValueError(f"{name} must hold at least one value, got shape {tuple(np.shape(value))}")
-        if not allow_nan:
+        if not allow_nan and (t is None or t.device.type != "meta"):
             floating = t.is_floating_point() if t is not None else np.issubdtype(np.asarray(value).dtype, np.floating)
-            finite = bool(torch.isfinite(t).all()) if t is not None else bool(np.isfinite(np.asarray(value)).all())
-            if floating and not finite:
+            if floating and not (bool(torch.isfinite(t).all()) if t is not None
+                                 else bool(np.isfinite(np.asarray(value)).all())):
                 raise ValueError(f"{name} holds nan or inf; it must hold finite values")
 
 
@@ -273,6 +273,11 @@ NAMED_RANGES = {   # intervals a parameter name means everywhere it is used (``c
     "conv_index_bits": (1, 32), "fc_index_bits": (1, 32), "max_layer_amount": (0, 1), "rank": (1, _INF),
 "resolution": (1, _INF), "groups": (1, _INF), "kernel_size": (1, _INF),
 }
+
+
+def _compiling() -> bool:
+    import torch
+    return bool(getattr(torch.compiler, "is_compiling", lambda: False)())
 
 
 SELF_CHECKED = {"input_shape"}
@@ -333,6 +338,8 @@ def checked(fn=None, *, allow_nan: Iterable[str] = (), own_nan_check: Iterable[s
 
     @functools.wraps(target)
     def wrapper(*args, **kwargs):
+        if _compiling():                       # inside torch.compile / export tracing: values are symbolic
+            return target(*args, **kwargs)
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as err:

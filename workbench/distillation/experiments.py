@@ -21,6 +21,7 @@ the teacher was trained on all 3,500.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -134,6 +135,7 @@ def omit_class(data, digit: int):
 # ---------------------------------------------------------------- training
 
 
+@checked(temperature=(0, math.inf, "()"), alpha=(0, 1))
 def distill(student: nn.Module, data, teacher: CachedTeacher | None, *, temperature: float = 4.0,
             alpha: float = 0.9, recipe: Recipe = FULL, seed: int = 0, scale: bool = True, monitor=None,
             progress: bool = False) -> History:
@@ -212,6 +214,7 @@ class Comparison:
         return "\n".join(self.lines())
 
 
+@checked(temperature=(0, math.inf, "()"), alpha=(0, 1))
 def compare(data, teacher: CachedTeacher, teacher_accuracy: float, *, student: str = "lenet5-0.5",
             temperature: float = 8.0, alpha: float = 0.9, recipe: Recipe = FULL,
             seeds: Sequence[int] = (0, 1, 2), split: str = "test") -> Comparison:

@@ -167,6 +167,7 @@ class CachedTeacher:
         return f"CachedTeacher({label}{len(self):,} inputs cached, {self.hits:,} hits, {self.misses:,} misses)"
 
 
+@checked
 def cached_teachers(X: Tensor, names: Sequence[str] = tuple(TEACHERS), *, combine: str = "logits") -> dict[str, CachedTeacher]:
     """A :class:`CachedTeacher` on ``X`` for each teacher name; each baseline runs once, ensembles reuse it.
 

@@ -40,6 +40,7 @@ def joint_loss(outputs: Sequence[Tensor], y: Tensor, exit_weights: Sequence[floa
     return sum(w * F.cross_entropy(o, y) for w, o in zip(exit_weights, outputs))
 
 
+@checked
 def train_early_exit(net: EarlyExitNet, data, *, num_epochs: int = 3, lr: float = 3e-3, batch_size: int = 64,
                      exit_weights: Sequence[float] | None = None, widths: Sequence[float] | None = None,
                      seed: int = 0, progress: bool = True) -> list[dict]:
@@ -101,6 +102,7 @@ def exit_accuracies(logits: Sequence[Tensor], y: Tensor) -> list[float]:
 NOTEBOOK_RECIPE = dict(channels=(16, 64, 128), num_epochs=4, lr=3e-3, exit_weights=(1.0, 1.0, 1.0))
 
 
+@checked
 def notebook_network(data, *, progress: bool = False, **recipe) -> EarlyExitNet:
     """The early-exit network of notebook 09, trained with its recipe (the benchmarks use this).
 

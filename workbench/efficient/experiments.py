@@ -59,6 +59,7 @@ def shuffle_table(nets: Mapping[tuple[str, int], nn.Module], data) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+@checked
 def shuffle_comparison(data, *, alpha: float = 0.5, resolution: int = 20, seeds: Sequence[int] = (0, 1, 2),
                        recipe: Recipe = SHORT) -> tuple[pd.DataFrame, dict]:
     """Train the shuffle network with and without the channel shuffle, once per seed.

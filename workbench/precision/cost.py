@@ -59,6 +59,7 @@ def _summary(samples_s: list[float], batch_size: int, device: str) -> Latency:
     return Latency(statistics.median(ms), q1, q3, len(ms), batch_size, torch.get_num_threads(), device, tuple(ms))
 
 
+@checked
 def time_training_steps(make_model: Callable[[], nn.Module], data, precisions: Sequence[str] = ("fp32", "bf16"),
                         *, batch_size: int = 64, warmup: int = 2, repeats: int = 10, device: str = "cpu",
                         scaling: Mapping[str, str] | None = None) -> dict[str, Latency]:
@@ -80,7 +81,8 @@ def time_training_steps(make_model: Callable[[], nn.Module], data, precisions: S
         raise ValueError("precisions must name at least one precision")
     for p in precisions:
         check_choice("precisions", p, PRECISIONS, what="precision")
-    dev = torch.device(device)
+    from ..latency import check_device
+    dev = check_device(device)
     X, y = data.X_train[:batch_size].to(dev), data.y_train[:batch_size].to(dev)
     runs = {}
     for p in precisions:

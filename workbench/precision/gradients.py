@@ -34,6 +34,7 @@ def check_scale(scale: float) -> float:
     return check_number("scale", scale, 0.0, math.inf, low_inclusive=False, high_inclusive=False)
 
 
+@checked
 def record_gradients(model: nn.Module, data, *, batches: int = 4, batch_size: int = 64,
                      activations: bool = True, seed: int = 0) -> dict[str, Tensor]:
     """Gradients of a real backward pass in fp32, flattened: ``{"weights": …, "activations": …}``.

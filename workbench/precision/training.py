@@ -140,6 +140,7 @@ def training_step(model: nn.Module, opt: torch.optim.Optimizer, X: Tensor, y: Te
     return loss.item(), bool(skipped)
 
 
+@checked
 def train_mixed(model: nn.Module, data, *, precision: str = "bf16", scaling: str = "none", num_epochs: int = 3,
                 lr: float = 2e-3, batch_size: int = 64, init_scale: float = 2.0**16, growth_interval: int = 2000,
                 max_steps: int | None = None, seed: int = 0, monitor=None,
@@ -204,6 +205,7 @@ RECIPES: dict[str, tuple[str, str]] = {            # label -> (precision, scalin
 }
 
 
+@checked
 def train_recipes(data, recipes: list[str] | None = None, *, model: str = "lenet5", num_epochs: int = 3,
                   seed: int = 0, **kwargs) -> dict[str, tuple[nn.Module, MixedHistory]]:
     """Train one fresh ``model`` per recipe (``RECIPES``), same initial weights, data order and epochs.

@@ -243,6 +243,7 @@ def size_on_disk(model: nn.Module) -> int:
     return encodings.torch_save_bytes(model)
 
 
+@checked
 def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: bool = False,
             batch_sizes: Sequence[int] = (1, 32), repeats: int = 30, warmup: int = 5,
             calibration_examples: int = 500) -> dict[str, Measurement]:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_int, checked
+from .._checks import check_choice, check_int, checked
 from ..encodings import CODECS
 from ..pruning.groups import weight_layers
 from ..train import evaluate
@@ -48,8 +48,10 @@ def rate_check(weight: torch.Tensor, bits_list: Sequence[int] = (2, 3, 4, 5, 6, 
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("bits")
 
 
-def compare_inits(model: nn.Module, data, bits_list=(2, 3, 4), *, split: str = "val") -> pd.DataFrame:
+@checked
+def compare_inits(model: nn.Module, data, bits_list: Sequence[int] = (2, 3, 4), *, split: str = "val") -> pd.DataFrame:
     """Accuracy after sharing every layer at each bit width with each initialization (no fine-tuning)."""
+    check_choice("split", split, ("val", "test"))
     X, y = (data.X_val, data.y_val) if split == "val" else (data.X_test, data.y_test)
     rows = {}
     for init in INITS:
@@ -95,6 +97,7 @@ def hash_share(model: nn.Module, bits: int, *, seed: int = 0) -> nn.Module:
     return model
 
 
+@checked(bits=(1, 32))
 def compare_rules(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.Series:
     """Validation accuracy of ``model`` shared at ``bits`` (every layer): untrained, and after each update rule."""
     from .shared import RULES, fine_tune_centroids
@@ -107,6 +110,7 @@ def compare_rules(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1,
     return pd.Series(out, name=f"val accuracy, {bits} bits")
 
 
+@checked(bits=(1, 32))
 def compare_hashing(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.DataFrame:
     """k-means against hashed assignment (HashedNets) at the same codebook size, before and after fine-tuning."""
     from .shared import fine_tune_centroids

@@ -98,6 +98,7 @@ class Run:
     table: pd.DataFrame = field(repr=False)
 
 
+@checked
 def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn.Module | None = None) -> Run:
     """Prune, share and Huffman-code baseline ``name``; measure bytes and decoded accuracy at every stage.
 
@@ -106,7 +107,7 @@ def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn
     """
     recipe = recipe or RECIPES.get(name)
     if recipe is None:
-        raise ValueError(f"no recipe for {name!r}; pass recipe=Recipe(...) (known: {', '.join(RECIPES)})")
+        raise ValueError(f"no recipe for name={name!r}; pass recipe=Recipe(...) (known: {', '.join(RECIPES)})")
     check_choice("init", recipe.init, INITS, what="initialization")
     base = (baseline if baseline is not None else get_baseline(name)).eval()
     pruned = prune_magnitude(deep_copy(base), data, recipe.amounts, rounds=recipe.prune_rounds,

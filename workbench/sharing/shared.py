@@ -113,6 +113,7 @@ class _MeanWeight(nn.Module):
         return w * self.mask
 
 
+@checked
 def fine_tune_centroids(model: nn.Module, data, *, rule: str = "gradient", num_epochs: int = 2, lr: float = 1e-3,
                         **kwargs) -> nn.Module:
     """Fine-tune a shared model (from :func:`share_weights`) and return it as a plain model.
