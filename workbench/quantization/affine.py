@@ -102,7 +102,7 @@ def tensor_range(x: Tensor, axis: int | None = None) -> tuple[Tensor, Tensor]:
     return rows.min(dim=1).values, rows.max(dim=1).values
 
 
-@checked
+@checked(own_nan_check=("lo", "hi"))
 def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) -> tuple[Tensor, Tensor]:
     """Scale and zero point that map ``[lo, hi]`` (widened to contain 0) onto the grid.
 
