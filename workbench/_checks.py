@@ -226,6 +226,13 @@ class ArgumentError(ValueError, TypeError):
     """A bad argument: both a ValueError and a TypeError, so either ``except`` catches it."""
 
 
+def check_dataset(name: str, data: Any) -> Any:
+    """``data`` if it is a Dataset (it has ``X_train`` and ``y_train``), else one sentence naming ``name``."""
+    if not (hasattr(data, "X_train") and hasattr(data, "y_train")):
+        raise TypeError(f"{name} must be a Dataset (wb.load()), got {type(data).__name__}")
+    return data
+
+
 def _what(kinds: set) -> str:
     names = sorted(f"a {k.__name__}{' layer' if k.__module__.startswith('torch.nn') else ''}" if isinstance(k, type) else f"a {k[1]}" if isinstance(k, tuple) else _WHAT[k]
                    for k in kinds if k != _NONE)

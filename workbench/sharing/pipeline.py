@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
-from .._checks import check_choice, check_fraction, check_int, check_number, checked
+from .._checks import check_choice, check_dataset, check_fraction, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..encodings import decoded_model, encode
 from ..pruning.groups import weight_layers
@@ -98,7 +98,7 @@ class Run:
     table: pd.DataFrame = field(repr=False)
 
 
-@checked
+@checked(skip=("data",))
 def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn.Module | None = None) -> Run:
     """Prune, share and Huffman-code baseline ``name``; measure bytes and decoded accuracy at every stage.
 
@@ -109,6 +109,7 @@ def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn
     if recipe is None:
         raise ValueError(f"no recipe for name={name!r}; pass recipe=Recipe(...) (known: {', '.join(RECIPES)})")
     check_choice("init", recipe.init, INITS, what="initialization")
+    check_dataset("data", data)
     base = (baseline if baseline is not None else get_baseline(name)).eval()
     pruned = prune_magnitude(deep_copy(base), data, recipe.amounts, rounds=recipe.prune_rounds,
                              num_epochs=recipe.prune_epochs, lr=recipe.lr)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int, check_number, checked
+from .._checks import check_choice, check_dataset, check_int, check_number, checked
 from ..pruning.groups import weight_layers
 from ..train import fine_tune
 from ..weights import plain_copy
@@ -113,7 +113,7 @@ class _MeanWeight(nn.Module):
         return w * self.mask
 
 
-@checked
+@checked(skip=("data",))
 def fine_tune_centroids(model: nn.Module, data, *, rule: str = "gradient", num_epochs: int = 2, lr: float = 1e-3,
                         **kwargs) -> nn.Module:
     """Fine-tune a shared model (from :func:`share_weights`) and return it as a plain model.
@@ -129,6 +129,7 @@ def fine_tune_centroids(model: nn.Module, data, *, rule: str = "gradient", num_e
     shared = shared_modules(model)
     if not shared:
         raise ValueError("model has no shared weights: call share_weights(model, ...) first")
+    check_dataset("data", data)
     kwargs.setdefault("progress", False)
     if rule == "gradient":
         fine_tune(model, data, num_epochs=num_epochs, lr=lr, **kwargs)
