@@ -24,6 +24,7 @@ binarized with XNOR-Net scaling (see :mod:`.binary`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -49,8 +50,8 @@ class _FakeQuantSTE(torch.autograd.Function):
         z = _bcast(zero_point, x, axis).to(x.dtype)
         unclamped = torch.round(x / s) + z
         ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
-        q = quantize(x, scale, zero_point, bits, symmetric=symmetric, axis=axis)
-        return dequantize(q, scale, zero_point, axis=axis, dtype=x.dtype)
+        q = _quantize(x, scale, zero_point, bits, symmetric=symmetric, axis=axis)     # checked by the caller
+        return _dequantize(q, scale, zero_point, axis=axis, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,6 +70,10 @@ def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 
     """
     check_bits(bits, symmetric=symmetric)
     return _FakeQuantSTE.apply(x, torch.as_tensor(scale), torch.as_tensor(zero_point), bits, symmetric, axis)
+
+
+# the hot path (every forward pass) skips the argument checks of the public functions
+_quantize, _dequantize, _fake_quantize_ste = (inspect.unwrap(f) for f in (quantize, dequantize, fake_quantize_ste))
 
 
 def check_model_bits(name: str, bits: int) -> int:
@@ -105,7 +110,7 @@ class WeightQuantizer(nn.Module):
             return binary.binarize_ste(w, "xnor" if axis is not None else "binaryconnect")
         lo, hi = calibrate_range(w.detach(), self.calibration, self.bits, symmetric=True, axis=axis)
         scale, zp = qparams(lo, hi, self.bits, symmetric=True)
-        return fake_quantize_ste(w, scale, zp, self.bits, symmetric=True, axis=axis)
+        return _fake_quantize_ste(w, scale, zp, self.bits, symmetric=True, axis=axis)   # every forward: unchecked
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, {self.granularity}, {self.calibration}"
