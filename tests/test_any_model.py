@@ -51,6 +51,36 @@ def test_input_that_does_not_fit_is_named():
         to_int8(wb.build("lenet5"), torch.full((2, 1, 28, 28), float("nan")))
 
 
+def test_unshared_modules_compute_the_same_and_each_call_has_its_own_module():
+    from workbench.quantization.real import _unshare_modules
+
+    model = torchvision.models.resnet18(weights=None).eval()
+    gm = _unshare_modules(model)
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_module"]
+    assert len(targets) == len(set(targets))              # BasicBlock's one ReLU, called twice, is now two
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(gm(x), model(x))
+    mlp = MLPS["linear-tanh"]()
+    assert _unshare_modules(mlp) is mlp                   # nothing shared: the model itself
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_int8_pt2e_on_torchvision_models(arch):
+    """PT2E's x86 quantizer refused ResNet-18 ("Input partition has more than one output node")."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = getattr(torchvision.models, arch)(weights=None).eval()
+    X = torch.randn(4, 3, 32, 32)
+    q = to_int8(model, X, backend="pt2e", batch_size=4)
+    with torch.no_grad():
+        ref, out = model(X), q(X)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    scale = ref.abs().max()
+    assert (out - ref).abs().max() <= 0.1 * scale + 1e-6   # int8: close, not equal
+
+
 ENCODED = [(arch, enc) for arch in ("resnet18", "mobilenet_v2") for enc in ("fp32", "fp16", "csr", "int8")]
 ENCODED += [pytest.param("resnet18", enc, marks=pytest.mark.slow) for enc in ("codebook", "huffman")]
 

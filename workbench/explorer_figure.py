@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
+from ._checks import checked
 from .latency import Latency
 from .measure import Measurement
 from .report import Report
@@ -234,6 +235,7 @@ def _sort_key(v):
     return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
 
 
+@checked
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The points no other point beats on both size (lower) and accuracy (higher), by size.
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_int, check_number
+from ._checks import check_int, check_number, checked
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def _runner(model: nn.Module, input_shape: Sequence[int], batch_size: int, devic
 
 
 def _check(input_shape, batch_size, warmup, repeats, budget_s, threads):
-    if len(input_shape) == 0:
-        raise ValueError("input_shape must give the shape of one example, e.g. (1, 28, 28)")
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) == 0:
+        raise ValueError(f"input_shape must give the shape of one example, e.g. (1, 28, 28), got {input_shape!r}")
     check_int("batch_size", batch_size, 1)
     check_int("warmup", warmup, 0)
     check_int("repeats", repeats, 1)
@@ -94,6 +94,18 @@ def _check(input_shape, batch_size, warmup, repeats, budget_s, threads):
         check_int("threads", threads, 1, 1024)
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` that exists on this machine, or one sentence naming it."""
+    try:
+        out = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', got {device!r}") from err
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} is not available here (no CUDA GPU); use 'cpu'")
+    return out
+
+
+@checked
 def measure_latency(model: nn.Module, input_shape: Sequence[int], *, batch_size: int = 1, warmup: int = 5,
                     repeats: int = 30, budget_s: float | None = None, threads: int | None = None,
                     device: str | torch.device = "cpu", channels_last: bool = False) -> Latency:
@@ -108,6 +120,7 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], *, batch_size:
                            channels_last=channels_last)["model"]
 
 
+@checked
 def compare_latency(models: Mapping[str, nn.Module], input_shape: Sequence[int], *, batch_size: int = 1,
                     warmup: int = 5, repeats: int = 30, budget_s: float | None = None,
                     threads: int | None = None, device: str | torch.device = "cpu",
@@ -122,7 +135,7 @@ def compare_latency(models: Mapping[str, nn.Module], input_shape: Sequence[int],
     _check(input_shape, batch_size, warmup, repeats, budget_s, threads)
     if not models:
         raise ValueError("models must hold at least one model")
-    device = torch.device(device)
+    device = check_device(device)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

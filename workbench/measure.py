@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from . import encodings
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_int, checked
 from .latency import Latency, compare_latency
 from .metrics import count_macs, count_nonzero, count_params
 from .train import evaluate
@@ -77,6 +77,7 @@ def measure_static(model: nn.Module, data, *, encoding: Encoding = "fp32", split
         eval_examples=len(y))
 
 
+@checked
 def measure_all(models: Mapping[str, nn.Module], data, *, encoding: Encoding | Mapping[str, Encoding] = "fp32",
                 latency_batches: Sequence[int] = (1, 32), repeats: int = 30, warmup: int = 5,
                 budget_s: float | None = None, threads: int | None = None, split: str = "test",
@@ -88,6 +89,9 @@ def measure_all(models: Mapping[str, nn.Module], data, *, encoding: Encoding | M
     """
     if not models:
         raise ValueError("models must hold at least one model")
+    if not (isinstance(encoding, (str, Mapping, list, tuple)) or callable(encoding)):
+        raise TypeError(f"encoding must be an encoding name, a policy function, a list of them (the smallest "
+                        f"is chosen), or a mapping from model name to any of these, got {type(encoding).__name__}")
     for b in latency_batches:
         check_int("latency_batches", b, 1)
     static = {}
@@ -103,6 +107,7 @@ def measure_all(models: Mapping[str, nn.Module], data, *, encoding: Encoding | M
     return {name: _with_latency(static[name], latencies[name]) for name in models}
 
 
+@checked
 def measure(model: nn.Module, data, **kwargs) -> Measurement:
     """Measure one model (see :func:`measure_all` for the options)."""
     return measure_all({"model": model}, data, **kwargs)["model"]

@@ -23,19 +23,23 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ._checks import checked
 from .weights import effective_state_dict, weight_tensors
 
 
+@checked
 def count_params(model: nn.Module) -> int:
     """Number of parameters of the deployed model (masks and duplicates not counted)."""
     return sum(t.numel() for t in weight_tensors(model).values())
 
 
+@checked
 def count_nonzero(model: nn.Module) -> int:
     """Number of non-zero parameters (after masks)."""
     return sum(int(torch.count_nonzero(t)) for t in weight_tensors(model).values())
 
 
+@checked
 def sparsity(model: nn.Module) -> float:
     """Fraction of parameters that are zero, in [0, 1]."""
     total = count_params(model)
@@ -103,6 +107,7 @@ def check_input_fits(model: nn.Module, x: Tensor, name: str = "input_shape") -> 
         model.train(was_training)
 
 
+@checked
 def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = False) -> int:
     """Multiply-accumulates of one forward pass on one example of ``input_shape`` (C, H, W).
 
@@ -148,6 +153,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int], *, sparse: bool = F
         model.train(was_training)
 
 
+@checked
 def layer_table(model: nn.Module, input_shape: Sequence[int]):
     """One row per conv/linear layer: output shape, params, non-zeros, MACs (pandas).
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._checks import check_choice
+from ._checks import check_choice, checked
 from .explorer import Explorer
 from .widgets import Dropdown, Slider
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
+@checked
 def model_explorer(data, names: list[str] | None = None, *, reference: str = "lenet5",
                    budget_s: float = 0.1) -> Explorer:
     """An :class:`Explorer` over the baseline zoo: ``name`` and ``batch_size`` controls, ``reference`` as baseline.
@@ -33,6 +34,7 @@ def model_explorer(data, names: list[str] | None = None, *, reference: str = "le
     from .baselines import get_baseline
     from .models import MODELS
 
+    check_choice("reference", reference, MODELS, what="model")
     names = list(names or MODELS)
     for n in names:
         check_choice("names", n, MODELS, what="model")

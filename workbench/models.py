@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_number
+from ._checks import check_choice, check_int, check_number, checked
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,7 @@ _DEFAULT_CHANNELS = {"lenet300": "hidden", "lenet5": "channels", "vgg": "channel
                      "resnet": "channels", "mobilenet": "channels"}
 
 
+@checked
 def build(name: str, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, *,
           width: float = 1.0, seed: int | None = 0, **config) -> nn.Module:
     """Build a model by name for inputs of ``input_shape`` = (C, H, W).
@@ -222,8 +223,9 @@ def build(name: str, input_shape: Sequence[int] = (1, 28, 28), num_classes: int 
     (16, 32, 64)
     """
     check_choice("name", name, MODELS, what="model")
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    if not isinstance(input_shape, (tuple, list, torch.Size)) or len(input_shape) != 3:
+        shown = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else repr(input_shape)
+        raise ValueError(f"input_shape must be (C, H, W), got {shown}")
     check_number("width", width, 0.0, 8.0, low_inclusive=False)
     check_int("num_classes", num_classes, 2)
     c, h, w = (check_int("input_shape", int(s), 1) for s in input_shape)

@@ -159,6 +159,8 @@ def _replay(path: Path, modules: dict[str, nn.Module]) -> tuple[bool, Any]:
 
 def replayable(fn: F) -> F:
     """Wrap ``fn`` (a training function) so that identical calls replay its first run; see the module doc."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a function to wrap, got {type(fn).__name__}")
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ._checks import check_choice
+from ._checks import check_choice, checked
 from .measure import Measurement
 
 
+@checked
 class Report:
     """Measurements side by side, with ratios against a baseline row."""
 
@@ -91,6 +92,7 @@ class Report:
             return f"{self.formatted()}\n{self.caption()}"
 
 
+@checked
 def report(rows: Mapping[str, Measurement], baseline: str | None = None) -> Report:
     """A :class:`Report` of ``rows`` with ratios against ``baseline`` (default: the first row)."""
     return Report(rows, baseline)

@@ -14,7 +14,7 @@ randomness from its ``seed``, and models are built with a seed too::
 from __future__ import annotations
 
 import dataclasses
-
+import math
 import random
 import time
 from collections.abc import Callable
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_labels, check_number
+from ._checks import check_choice, check_int, check_labels, check_number, checked
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, y, X) -> scalar loss
 OPTIMIZERS = ("adam", "sgd")
@@ -79,6 +79,7 @@ class History:
                 f"train acc {f['train_acc']:.3f}, val acc {f['val_acc']:.3f})")
 
 
+@checked(fits=("model", "X"))
 @torch.inference_mode()
 def predict(model: nn.Module, X: Tensor, *, batch_size: int = 250, device: str | torch.device | None = None) -> Tensor:
     """Logits of ``model`` on ``X`` ``(N, C, H, W)`` -> ``(N, classes)``, in eval mode, on the CPU.
@@ -96,6 +97,7 @@ def predict(model: nn.Module, X: Tensor, *, batch_size: int = 250, device: str |
     return torch.cat(outs) if outs else torch.empty(0)
 
 
+@checked(empty_ok=("X", "y"))
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
              device: str | torch.device | None = None) -> float:
     """Top-1 accuracy of ``model`` on ``(X, y)``, a fraction in [0, 1].
@@ -114,6 +116,7 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, *, batch_size: int = 250,
     return (logits.argmax(1) == y).float().mean().item()
 
 
+@checked(weight_decay=(0, math.inf, "[)"))
 def train(
     model: nn.Module,
     data,

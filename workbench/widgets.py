@@ -27,7 +27,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ._checks import check_number
+from ._checks import check_number, checked
 
 _LAYOUT = dict(layout=widgets.Layout(width="420px"), style={"description_width": "110px"})
 PLACEHOLDER = "Explorer panel — run this cell to open it"
@@ -53,6 +53,7 @@ def panel_text(name: str = "Explorer") -> str:
     return f"{name} panel — run this cell to open it"
 
 
+@checked
 @dataclass(frozen=True)
 class Slider:
     """A numeric slider from ``low`` to ``high`` in ``step`` s, or over explicit ``options``.
@@ -98,6 +99,7 @@ class Slider:
                    continuous_update=False, **kw, **_LAYOUT)
 
 
+@checked
 @dataclass(frozen=True)
 class Dropdown:
     """A choice among ``options`` (e.g. the names of a criterion registry)."""
@@ -118,6 +120,7 @@ class Dropdown:
                                 description=self.description or name, **_LAYOUT)
 
 
+@checked
 @dataclass(frozen=True)
 class Toggle(Dropdown):
     """Two or three options shown as buttons (structured / unstructured, say)."""

@@ -21,6 +21,7 @@ the teacher was trained on all 3,500.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_fraction, check_int, check_number
+from .._checks import check_choice, check_fraction, check_int, check_number, checked
 from ..models import build
 from ..train import History, evaluate, train
 from .losses import kd_loss
@@ -44,6 +45,7 @@ STUDENTS: dict[str, dict] = {
 }
 
 
+@checked
 def build_student(name: str = "lenet5-0.5", seed: int = 0) -> nn.Module:
     """A fresh, untrained student from :data:`STUDENTS`.
 
@@ -54,6 +56,7 @@ def build_student(name: str = "lenet5-0.5", seed: int = 0) -> nn.Module:
     return build(**STUDENTS[name], seed=seed)
 
 
+@checked
 @dataclass(frozen=True)
 class Recipe:
     """How every student here is trained (Adam, cosine schedule): the budget is the same for all."""
@@ -63,6 +66,11 @@ class Recipe:
     batch_size: int = 64
     schedule: str = "cosine"
     threads: int | None = 1   # intra-op threads while training (None: leave PyTorch's setting)
+
+    def __post_init__(self):
+        from ..train import SCHEDULES
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_number("lr", self.lr, 0.0, low_inclusive=False)
 
 
 @contextmanager
@@ -90,6 +98,7 @@ SHORT = Recipe(num_epochs=40)             # what the executed notebook runs (sta
 # ---------------------------------------------------------------- transfer sets
 
 
+@checked
 def transfer_subset(data, per_class: int = 35, *, seed: int = 0):
     """A copy of ``data`` whose training split keeps ``per_class`` examples of each class (stratified, seeded).
 
@@ -110,6 +119,7 @@ def transfer_subset(data, per_class: int = 35, *, seed: int = 0):
     return replace(data, X_train=data.X_train[idx], y_train=data.y_train[idx])
 
 
+@checked
 def omit_class(data, digit: int):
     """A copy of ``data`` whose training split holds no example of class ``digit`` (Hinton et al. section 3).
 
@@ -125,6 +135,7 @@ def omit_class(data, digit: int):
 # ---------------------------------------------------------------- training
 
 
+@checked(temperature=(0, math.inf, "()"), alpha=(0, 1))
 def distill(student: nn.Module, data, teacher: CachedTeacher | None, *, temperature: float = 4.0,
             alpha: float = 0.9, recipe: Recipe = FULL, seed: int = 0, scale: bool = True, monitor=None,
             progress: bool = False) -> History:
@@ -203,6 +214,7 @@ class Comparison:
         return "\n".join(self.lines())
 
 
+@checked(temperature=(0, math.inf, "()"), alpha=(0, 1))
 def compare(data, teacher: CachedTeacher, teacher_accuracy: float, *, student: str = "lenet5-0.5",
             temperature: float = 8.0, alpha: float = 0.9, recipe: Recipe = FULL,
             seeds: Sequence[int] = (0, 1, 2), split: str = "test") -> Comparison:

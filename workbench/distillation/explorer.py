@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import html
 import time
+import math
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..explorer import Explorer
 from ..widgets import Dropdown, Slider, error_html, panel_text
 from .experiments import STUDENTS, Recipe, build_student, distill, transfer_subset
@@ -155,6 +156,7 @@ class DistillationLab:
         return bundle
 
 
+@checked(temperature=(0, math.inf, "()"))
 def make_explorer(data, *, teachers: Sequence[str] = tuple(TEACHERS), students: Sequence[str] = tuple(STUDENTS),
                   per_class: int = 35,
                   recipe: Recipe = WIDGET_RECIPE, examples: int = 6, temperature: float = 4.0,

@@ -13,7 +13,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..models import build
 from ..train import History, evaluate, predict, train
 from .experiments import FULL, Recipe, build_student, distill, threads
@@ -102,6 +102,7 @@ def tap_shapes(model: nn.Module, layers: Sequence[str], input_shape: Sequence[in
         return [tuple(o.shape[1:]) for o in tap.outputs]
 
 
+@checked
 def feature_transfer(data, teacher: nn.Module, logits: CachedTeacher, *, student: str = "lenet5-0.5",
                      methods: Sequence[str] = tuple(FEATURE_METHODS), seeds: Sequence[int] = (0,),
                      recipe: Recipe = FULL, split: str = "test", **kwargs) -> dict[str, dict[int, float]]:

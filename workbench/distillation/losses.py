@@ -31,11 +31,13 @@ student's through a small learned regressor.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_fraction, check_labels, check_number
+from .._checks import check_fraction, check_labels, check_number, checked
 
 
 def _check_temperature(temperature: float) -> float:
@@ -56,6 +58,7 @@ def _check_pair(student_logits: Tensor, teacher_logits: Tensor) -> None:
                          f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
 
 
+@checked(skip=("temperature",))
 def soften(logits: Tensor, temperature: float = 1.0) -> Tensor:
     """``softmax(logits / temperature)`` over the last dimension: a softer distribution for ``T > 1``.
 
@@ -75,6 +78,7 @@ def entropy(probs: Tensor) -> Tensor:
     return -(probs * probs.clamp_min(1e-30).log2()).sum(-1) + 0.0   # + 0.0: no "-0." for certain outcomes
 
 
+@checked(skip=("temperature", "alpha"))
 def soft_target_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0, *,
                      scale: bool = True) -> Tensor:
     """``KL(p_teacher || q_student)`` at ``temperature``, averaged over the batch, times ``T**2`` if ``scale``.
@@ -94,6 +98,7 @@ def soft_target_loss(student_logits: Tensor, teacher_logits: Tensor, temperature
     return kl * temperature**2 if scale else kl
 
 
+@checked(skip=("temperature", "alpha"))
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, y: Tensor, temperature: float = 4.0,
             alpha: float = 0.9, *, scale: bool = True) -> Tensor:
     """Hinton et al.'s loss: ``alpha * T**2 * KL(p_T || q_T) + (1 - alpha) * CE(z, y)``.
@@ -154,6 +159,7 @@ def soft_share(student_logits: Tensor, teacher_logits: Tensor, y: Tensor, temper
 # ---------------------------------------------------------------- feature-level transfer
 
 
+@checked
 def attention_map(features: Tensor, p: float = 2.0) -> Tensor:
     """Zagoruyko & Komodakis' spatial attention: ``sum_c |F_c|**p``, flattened, L2-normalised.
 
@@ -171,6 +177,7 @@ def attention_map(features: Tensor, p: float = 2.0) -> Tensor:
     return F.normalize(a.flatten(1), dim=1)           # (B, H*W)
 
 
+@checked(p=(0, math.inf, "()"))
 def attention_loss(student_features: Tensor, teacher_features: Tensor, p: float = 2.0) -> Tensor:
     """Mean squared distance between the normalised attention maps of student and teacher.
 
@@ -217,6 +224,7 @@ class Regressor(nn.Module):
         return self.proj(x)
 
 
+@checked(ndim={"student_features": 4, "teacher_features": 4})
 def hint_loss(student_features: Tensor, teacher_features: Tensor, regressor: nn.Module) -> Tensor:
     """FitNets' hint loss: ``0.5 * mean((regressor(student) - teacher)**2)``.
 

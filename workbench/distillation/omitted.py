@@ -9,6 +9,7 @@ targets; the soft targets still carry how much each training digit resembles a 3
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..train import predict
 from .experiments import FULL, Recipe, build_student, distill, omit_class
 from .teachers import CachedTeacher
@@ -113,6 +114,8 @@ def _shifted(model: nn.Module, data, digit: int) -> tuple[float, Tensor, Tensor]
     return shift, test, test + shift * F.one_hot(torch.tensor(digit), test.shape[1]).float()
 
 
+@checked(temperature=(0, math.inf, "()"), alpha=(0, 1))
+@checked
 def omitted_class(data, teacher: CachedTeacher, *, digit: int = 3, student: str = "lenet5-0.5",
                   temperature: float = 8.0, alpha: float = 0.9, recipe: Recipe = FULL,
                   seed: int = 0) -> OmittedClass:

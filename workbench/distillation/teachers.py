@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..baselines import get_baseline
 from ..train import predict
 
@@ -44,6 +44,7 @@ TEACHERS: dict[str, tuple[str, ...]] = {
 }
 
 
+@checked
 def ensemble_logits(logits: Sequence[Tensor], combine: str = "logits") -> Tensor:
     """Combine members' logits ``[(B, C), ...]`` into one ``(B, C)``: mean logits, or log of mean probabilities.
 
@@ -63,6 +64,7 @@ def ensemble_logits(logits: Sequence[Tensor], combine: str = "logits") -> Tensor
     return stacked.softmax(-1).mean(0).log()
 
 
+@checked
 class Ensemble(nn.Module):
     """Several trained models answering as one (see :func:`ensemble_logits`).
 
@@ -115,6 +117,7 @@ def _keys(X: Tensor) -> list[bytes]:
     return [r.tobytes() for r in rows]
 
 
+@checked(fits=("teacher", "X"))
 class CachedTeacher:
     """A teacher's logits memoised by input: computed once for ``X``, then looked up.
 
@@ -164,6 +167,7 @@ class CachedTeacher:
         return f"CachedTeacher({label}{len(self):,} inputs cached, {self.hits:,} hits, {self.misses:,} misses)"
 
 
+@checked
 def cached_teachers(X: Tensor, names: Sequence[str] = tuple(TEACHERS), *, combine: str = "logits") -> dict[str, CachedTeacher]:
     """A :class:`CachedTeacher` on ``X`` for each teacher name; each baseline runs once, ensembles reuse it.
 

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from .exits import RULES, uncertainty
 
 
+@checked(ndim={"y": 1})
 def cascade_outcome(small_logits: Tensor, big_logits: Tensor, y: Tensor, threshold: float, *,
                     small_macs: float, big_macs: float, rule: str = "confidence") -> dict:
     """Accuracy, fraction deferred to the big model and average MACs per example of one threshold."""
@@ -37,6 +38,7 @@ def cascade_outcome(small_logits: Tensor, big_logits: Tensor, y: Tensor, thresho
                 macs=float(small_macs) + frac * float(big_macs))
 
 
+@checked(ndim={"y": 1})
 def cascade_table(small_logits: Tensor, big_logits: Tensor, y: Tensor, thresholds: Sequence[float], *,
                   small_macs: float, big_macs: float, rule: str = "confidence"):
     """One row per threshold, plus the small and the big model alone (a DataFrame)."""
@@ -53,6 +55,7 @@ def cascade_table(small_logits: Tensor, big_logits: Tensor, y: Tensor, threshold
     return pd.DataFrame(rows).set_index("setting")
 
 
+@checked
 class Cascade(nn.Module):
     """``small`` then, for the examples it is unsure of, ``big``: the big model really runs only for them."""
 

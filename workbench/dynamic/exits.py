@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
+@checked
 def entropy(logits: Tensor) -> Tensor:
     """Entropy of ``softmax(logits)`` in nats, per row: ``(N, C) -> (N,)``; 0 for a certain answer.
 
@@ -35,6 +40,7 @@ def entropy(logits: Tensor) -> Tensor:
     return (-(logp.exp() * logp).sum(-1)).clamp_min(0.0)
 
 
+@checked
 def doubt(logits: Tensor) -> Tensor:
     """``1 - max softmax`` per row: 0 when the top class has all the probability.
 
@@ -47,6 +53,7 @@ def doubt(logits: Tensor) -> Tensor:
 RULES: dict[str, Callable[[Tensor], Tensor]] = {"entropy": entropy, "confidence": doubt}
 
 
+@checked
 def uncertainty(logits: Tensor, rule: str = "entropy") -> Tensor:
     """The score an exit rule compares with its threshold (``rule`` one of :data:`RULES`)."""
     check_choice("rule", rule, RULES, what="exit rule")
@@ -68,6 +75,7 @@ def check_thresholds(thresholds: Sequence[float] | float, exits: int) -> tuple[f
     return tuple(check_number("thresholds", t, 0.0, math.inf) for t in thresholds)
 
 
+@checked
 def choose_exit(logits: Sequence[Tensor], thresholds: Sequence[float] | float, rule: str = "entropy") -> Tensor:
     """Index of the exit each example leaves at, from every exit's logits ``[(N, C), ...]``.
 
@@ -79,6 +87,7 @@ def choose_exit(logits: Sequence[Tensor], thresholds: Sequence[float] | float, r
     return exit_from_scores([uncertainty(lg, rule) for lg in logits[:-1]] + [logits[-1][:, 0]], thresholds)
 
 
+@checked
 def exit_from_scores(scores: Sequence[Tensor], thresholds: Sequence[float] | float) -> Tensor:
     """:func:`choose_exit` from uncertainties already computed, ``[(N,), ...]`` (the last one is unused)."""
     thresholds = check_thresholds(thresholds, len(scores))
@@ -88,12 +97,14 @@ def exit_from_scores(scores: Sequence[Tensor], thresholds: Sequence[float] | flo
     return chosen
 
 
+@checked(ndim={"chosen": 1})
 def exit_predictions(logits: Sequence[Tensor], chosen: Tensor) -> Tensor:
     """The class each example gets from the exit it left at."""
     preds = torch.stack([lg.argmax(-1) for lg in logits], 1)      # (N, exits)
     return preds.gather(1, chosen[:, None])[:, 0]
 
 
+@checked(ndim={"chosen": 1})
 def exit_fractions(chosen: Tensor, exits: int) -> list[float]:
     """Fraction of examples leaving at each exit (sums to 1).
 
@@ -105,6 +116,7 @@ def exit_fractions(chosen: Tensor, exits: int) -> list[float]:
     return [c / len(chosen) for c in counts]
 
 
+@checked(ndim={"chosen": 1})
 def average_macs(chosen: Tensor, exit_macs: Sequence[float]) -> float:
     """Mean MACs per example when example ``n`` pays ``exit_macs[chosen[n]]``.
 
@@ -119,6 +131,7 @@ def average_macs(chosen: Tensor, exit_macs: Sequence[float]) -> float:
     return float(costs[chosen].mean())
 
 
+@checked(ndim={"y": 1})
 def outcome(logits: Sequence[Tensor], y: Tensor, thresholds: Sequence[float] | float, exit_macs: Sequence[float],
             rule: str = "entropy", *, scores: Sequence[Tensor] | None = None) -> dict:
     """Accuracy, fraction per exit and average MACs of one threshold setting (no model runs).
@@ -137,6 +150,7 @@ def outcome(logits: Sequence[Tensor], y: Tensor, thresholds: Sequence[float] | f
                 macs=average_macs(chosen, exit_macs), chosen=chosen)
 
 
+@checked(ndim={"y": 1})
 def sweep(logits: Sequence[Tensor], y: Tensor, exit_macs: Sequence[float], thresholds: Sequence[float],
           rule: str = "entropy"):
     """One row per shared threshold: accuracy, average MACs, fraction leaving early (a DataFrame)."""
@@ -150,7 +164,8 @@ def sweep(logits: Sequence[Tensor], y: Tensor, exit_macs: Sequence[float], thres
     return pd.DataFrame(rows)
 
 
-def pick_threshold(table, full_accuracy: float, max_drop_pp: float = 0.5) -> float:
+@checked
+def pick_threshold(table: pd.DataFrame, full_accuracy: float, max_drop_pp: float = 0.5) -> float:
     """The shared threshold with the fewest average MACs whose accuracy is within ``max_drop_pp`` of the full model.
 
     Use it on the validation split's :func:`sweep`, then report the test split.

@@ -23,7 +23,7 @@ import time
 import ipywidgets as widgets
 import torch
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..report import format_count
 from ..widgets import Dropdown, Slider, error_html, message_box
 from .exits import RULES, check_thresholds, outcome
@@ -36,6 +36,7 @@ THRESHOLDS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 PER_EXIT = 8                                         # gallery digits per exit
 
 
+@checked
 class DynamicExplorer:
     """Sliders for each early exit's threshold and a width dropdown over a trained :class:`EarlyExitNet`."""
 
@@ -191,6 +192,7 @@ class DynamicExplorer:
         return bundle
 
 
+@checked
 def make_explorer(net: EarlyExitNet, data, **kwargs) -> DynamicExplorer:
     """The notebook's explorer over a trained early-exit network (see :class:`DynamicExplorer`)."""
     if not isinstance(net, EarlyExitNet):

@@ -16,18 +16,20 @@ widths share every weight and need no private statistics::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .exits import RULES, check_thresholds
 
 WIDTHS = (0.25, 0.5, 1.0)
 
 
+@checked(width=(0, math.inf, "()"))
 def scaled(channels: Sequence[int], width: float) -> tuple[int, ...]:
     """Channel counts at ``width``: ``round(c * width)``, at least 1.
 
@@ -37,6 +39,7 @@ def scaled(channels: Sequence[int], width: float) -> tuple[int, ...]:
     return tuple(max(1, round(c * width)) for c in channels)
 
 
+@checked
 class EarlyExitNet(nn.Module):
     """Blocks ``conv3x3-ReLU-maxpool`` with a linear classifier after each block (the last is the final one).
 
@@ -160,6 +163,7 @@ class EarlyExitNet(nn.Module):
         return small.eval()
 
 
+@checked
 class ExitPath(nn.Module):
     """One exit of an :class:`EarlyExitNet` as a plain model (``exit=-1``: the full network, no side heads)."""
 
@@ -172,6 +176,7 @@ class ExitPath(nn.Module):
         return self.net.path(x, self.exit)
 
 
+@checked
 class EarlyExitModel(nn.Module):
     """An :class:`EarlyExitNet` with fixed thresholds: ``forward`` returns logits, exiting for real."""
 
@@ -186,6 +191,7 @@ class EarlyExitModel(nn.Module):
         return logits
 
 
+@checked
 def exit_macs(net: EarlyExitNet, width: float = 1.0) -> list[int]:
     """MACs per example of leaving at each exit at ``width``: the blocks up to it, its
     classifier, and the side classifiers passed on the way (they ran and said "not sure").
@@ -207,7 +213,8 @@ def exit_macs(net: EarlyExitNet, width: float = 1.0) -> list[int]:
     return [paths[k] + sum(heads[:k]) for k in range(net.num_exits)]
 
 
-def count_block_calls(net: EarlyExitNet, run, X: Tensor) -> list[int]:
+@checked(fits=("net", "X"))
+def count_block_calls(net: EarlyExitNet, run: Callable[[Tensor], Tensor], X: Tensor) -> list[int]:
     """How many times each block of ``net`` ran while ``run`` saw the examples of ``X`` one at a time.
 
     Forward hooks count the calls: with real exits the later blocks run less often.

@@ -8,10 +8,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..plots import finish
 
 
+@checked(ndim={"chosen": 1})
 def exit_examples(chosen: Tensor, exits: int, per_exit: int = 8) -> list[list[int]]:
     """The first ``per_exit`` example indices leaving at each exit (fewer where fewer leave there).
 
@@ -36,6 +37,7 @@ def montage(images: Tensor, rows: list[list[int]], per_row: int, gap: int = 2) -
     return out
 
 
+@checked(ndim={"chosen": 1})
 def show_exit_gallery(data, chosen: Tensor, *, per_exit: int = 8, split: str = "test"):
     """The first digits leaving at each exit, one row per exit, titled with the label."""
     X, y = data.split(split)
@@ -55,6 +57,7 @@ def show_exit_gallery(data, chosen: Tensor, *, per_exit: int = 8, split: str = "
     return finish(fig)
 
 
+@checked
 def show_tradeoff(curves: Mapping[str, Sequence[tuple[float, float]]], *, points: Mapping[str, tuple] | None = None,
                   title: str = "accuracy against average MACs per example"):
     """Accuracy (y) against average MACs per example (x, log scale): one line per curve, dots per point."""

@@ -25,13 +25,15 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..latency import Latency, _summary
 from ..measure import Measurement
 
 Runner = nn.Module | Callable[[Tensor], object]
 
 
+@checked(ndim={"X": 4})
+@checked
 def per_example_latency(models: Mapping[str, Runner], X: Tensor, *, rounds: int = 5, warmup: int = 1,
                         batch_size: int = 1, budget_s: float | None = None,
                         threads: int | None = None) -> dict[str, Latency]:

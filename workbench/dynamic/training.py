@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from ..replay import replayable
 from ..train import seed_everything
 from .network import EarlyExitNet
 
 
+@checked(ndim={"y": 1})
 def joint_loss(outputs: Sequence[Tensor], y: Tensor, exit_weights: Sequence[float]) -> Tensor:
     """``sum_k w_k * cross_entropy(outputs[k], y)`` (BranchyNet's weighted loss).
 
@@ -40,6 +41,7 @@ def joint_loss(outputs: Sequence[Tensor], y: Tensor, exit_weights: Sequence[floa
     return sum(w * F.cross_entropy(o, y) for w, o in zip(exit_weights, outputs))
 
 
+@checked
 @replayable
 def train_early_exit(net: EarlyExitNet, data, *, num_epochs: int = 3, lr: float = 3e-3, batch_size: int = 64,
                      exit_weights: Sequence[float] | None = None, widths: Sequence[float] | None = None,
@@ -79,6 +81,7 @@ def train_early_exit(net: EarlyExitNet, data, *, num_epochs: int = 3, lr: float 
     return history
 
 
+@checked(fits=("net", "X"))
 @torch.no_grad()
 def exit_logits(net: EarlyExitNet, X: Tensor, width: float = 1.0, batch_size: int = 500) -> list[Tensor]:
     """Logits of every exit on ``X`` at ``width`` (every block runs): computed once, then thresholds are free."""
@@ -92,6 +95,7 @@ def exit_logits(net: EarlyExitNet, X: Tensor, width: float = 1.0, batch_size: in
     return [torch.cat([p[k] for p in parts]) for k in range(net.num_exits)]
 
 
+@checked(ndim={"y": 1})
 def exit_accuracies(logits: Sequence[Tensor], y: Tensor) -> list[float]:
     """Accuracy of each exit if every example used it."""
     return [float((lg.argmax(1) == y).float().mean()) for lg in logits]
@@ -100,6 +104,7 @@ def exit_accuracies(logits: Sequence[Tensor], y: Tensor) -> list[float]:
 NOTEBOOK_RECIPE = dict(channels=(16, 64, 128), num_epochs=4, lr=3e-3, exit_weights=(1.0, 1.0, 1.0))
 
 
+@checked
 def notebook_network(data, *, progress: bool = False, **recipe) -> EarlyExitNet:
     """The early-exit network of notebook 09, trained with its recipe (the benchmarks use this).
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int
+from .._checks import check_int, checked
 
 
 def _check_shape(c_in: int, c_out: int, kernel_size: int, h: int, w: int) -> None:
@@ -65,6 +65,7 @@ def separable_ratio(c_out: int, kernel_size: int = 3) -> float:
     return 1.0 / c_out + 1.0 / kernel_size ** 2
 
 
+@checked(ndim={"x": 4})
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """ShuffleNet's channel shuffle (Zhang et al. 2018): reshape, transpose, reshape.
 
@@ -91,6 +92,7 @@ def conv_bn(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, groups
     return layers + [nn.ReLU()] if relu else layers
 
 
+@checked
 class StandardBlock(nn.Sequential):
     """One 3×3 convolution from ``c_in`` to ``c_out`` channels: k²·M·N·H·W MACs."""
 
@@ -98,6 +100,7 @@ class StandardBlock(nn.Sequential):
         super().__init__(*conv_bn(c_in, c_out, 3, stride))
 
 
+@checked
 class SeparableBlock(nn.Sequential):
     """MobileNet's block (Howard et al. 2017): depthwise 3×3, then pointwise 1×1."""
 
@@ -106,6 +109,7 @@ class SeparableBlock(nn.Sequential):
                          *conv_bn(c_in, c_out, 1))                       # pointwise: mixes channels
 
 
+@checked
 class ShuffleBlock(nn.Module):
     """ShuffleNet's unit without the shortcut (Zhang et al. 2018): grouped 1×1, shuffle, depthwise 3×3,
     grouped 1×1. ``shuffle=False`` leaves each group of channels isolated from the others."""
@@ -124,6 +128,7 @@ class ShuffleBlock(nn.Module):
         return self.expand(self.depthwise(self.shuffle(self.reduce(x))))
 
 
+@checked(squeeze_ratio=(0, 1, "(]"))
 class FireBlock(nn.Module):
     """SqueezeNet's fire module (Iandola et al. 2016): squeeze with 1×1 to ``c_out/4`` channels,
     then expand with 1×1 and 3×3 filters side by side (half the output channels each)."""

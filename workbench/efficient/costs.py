@@ -19,13 +19,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from .blocks import BLOCKS, separable_macs, standard_macs
 
 KINDS = ("1x1 conv", "depthwise conv", "grouped conv", "full kxk conv", "linear")
 REFERENCES = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x1_0", "squeezenet1_1")
 
 
+@checked
 def layer_kind(module: nn.Module) -> str | None:
     """Which of ``KINDS`` a layer is (None for layers without MACs worth counting).
 
@@ -43,8 +44,12 @@ def layer_kind(module: nn.Module) -> str | None:
     return "1x1 conv" if module.kernel_size == (1, 1) else "full kxk conv"
 
 
+@checked
 def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """MACs of one example, summed per layer kind (every kind of ``KINDS`` present, zeros included)."""
+    from ..metrics import check_input_fits, check_input_shape
+    input_shape = check_input_shape("input_shape", input_shape)
+    check_input_fits(model, torch.zeros(1, *input_shape))
     totals = dict.fromkeys(KINDS, 0)
 
     def hook(module, inputs, output):
@@ -65,8 +70,11 @@ def macs_by_kind(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     return pd.Series(totals, name="macs")
 
 
+@checked
 def mac_shares(model: nn.Module, input_shape: Sequence[int]) -> pd.Series:
     """Fraction of the model's MACs in each layer kind (sums to 1)."""
+    from ..metrics import check_input_shape
+    input_shape = check_input_shape("input_shape", input_shape)
     macs = macs_by_kind(model, input_shape)
     return macs / macs.sum()
 
@@ -88,6 +96,7 @@ def reference_shares(names: Sequence[str] = REFERENCES, resolution: int = 224) -
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+@checked
 def block_costs(c_in: int, c_out: int, size: int, blocks: Sequence[str] = ("standard", "separable")) -> pd.DataFrame:
     """Parameters and counted MACs of one block of each type (stride 1, ``size``×``size`` input).
 

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from ..metrics import count_macs, count_params
 from ..train import evaluate
 from .grid import SHORT, Recipe, train_net
 
 
+@checked
 def grid_table(grid: Mapping[tuple[float, int], nn.Module], data) -> pd.DataFrame:
     """One row per (α, resolution): ρ, parameters, MACs, validation and test accuracy (measured now)."""
     rows = []
@@ -31,6 +32,7 @@ def grid_table(grid: Mapping[tuple[float, int], nn.Module], data) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+@checked
 def cheap_and_close(table: pd.DataFrame, *, pp: float = 1.0, cut: float = 3.0,
                     full: tuple[float, int] | None = None) -> pd.DataFrame:
     """Rows within ``pp`` points of the full network's test accuracy at ≥ ``cut``× fewer MACs.
@@ -49,6 +51,7 @@ def cheap_and_close(table: pd.DataFrame, *, pp: float = 1.0, cut: float = 3.0,
     return out[(out["MAC cut"] >= cut) & (out["Δ acc (pp)"] >= -pp)].sort_values("macs")
 
 
+@checked
 def shuffle_table(nets: Mapping[tuple[str, int], nn.Module], data) -> pd.DataFrame:
     """One row per network keyed (block, seed): params, MACs and test accuracy (measured now)."""
     rows = [{"block": block, "seed": seed, "params": count_params(net), "macs": count_macs(net, data.input_shape),
@@ -56,6 +59,7 @@ def shuffle_table(nets: Mapping[tuple[str, int], nn.Module], data) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+@checked
 def shuffle_comparison(data, *, alpha: float = 0.5, resolution: int = 20, seeds: Sequence[int] = (0, 1, 2),
                        recipe: Recipe = SHORT) -> tuple[pd.DataFrame, dict]:
     """Train the shuffle network with and without the channel shuffle, once per seed.

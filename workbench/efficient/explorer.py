@@ -21,7 +21,7 @@ import time
 import ipywidgets as widgets
 from torch import nn
 
-from .._checks import check_choice
+from .._checks import check_choice, checked
 from ..explorer import Explorer
 from ..metrics import count_macs
 from ..train import evaluate
@@ -152,6 +152,7 @@ class EfficientLab:
         return bundle
 
 
+@checked
 def make_explorer(data, *, extra: dict | None = None, latency: str = "quick", budget_s: float = 0.05) -> EfficientLab:
     """The notebook's explorer: the stored separable grid, plus any networks in ``extra``.
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
+from ..data import DATASETS
 from ..encodings import decode, encode, register_encoding
 from ..paths import REPO_ROOT
 from ..train import evaluate, train
@@ -75,6 +76,7 @@ def train_design(data, spec: tuple) -> TinyNet:
     return train_net(data, block, alpha, resolution, recipe=Recipe(num_epochs=epochs, seed=seed))
 
 
+@checked
 def load_designs(dataset: str = "digits") -> dict[tuple, TinyNet]:
     """The stored designs: ``{(block, alpha, resolution, seed): trained TinyNet}`` (epochs as in ``DESIGNS``).
 
@@ -83,6 +85,7 @@ def load_designs(dataset: str = "digits") -> dict[tuple, TinyNet]:
     """
     from safetensors import safe_open
 
+    check_choice("dataset", dataset, DATASETS)
     path = designs_path(dataset)
     if not path.exists():
         raise FileNotFoundError(f"no stored designs for {dataset} ({path.name}); "
@@ -177,6 +180,7 @@ def recorded_accuracy(path: Path) -> dict[str, dict[str, float]]:
         return json.loads((f.metadata() or {}).get("test_acc", "{}"))
 
 
+@checked
 def train_net(data, block: str = BLOCK, alpha: float = 1.0, resolution: int = 28, *, recipe: Recipe = RECIPE,
               monitor=None, progress: bool = False) -> TinyNet:
     """Build and train one network with ``recipe`` (seeded: the same call gives the same network)."""
@@ -211,10 +215,12 @@ def save_grid(grid: dict[tuple[float, int], nn.Module], path: Path | None = None
                      trained=trained, block=BLOCK, **meta)
 
 
+@checked
 def load_grid(dataset: str = "digits", path: Path | None = None) -> dict[tuple[float, int], TinyNet]:
     """The stored grid: ``{(alpha, resolution): trained TinyNet}`` (weights cast back to float32)."""
     from safetensors import safe_open
 
+    check_choice("dataset", dataset, DATASETS)
     path = Path(path or grid_path(dataset))
     if not path.exists():
         raise FileNotFoundError(f"no stored grid for {dataset} ({path.name}); "

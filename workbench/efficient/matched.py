@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..latency import compare_latency
 from ..metrics import count_macs, count_params
 from ..train import evaluate, train
@@ -49,10 +49,24 @@ class MatchRecipe:
     seed: int = 0
     threads: int | None = 1         # while training: one thread suits these small networks (None: leave as is)
 
+    def __post_init__(self):
+        from ..pruning import CRITERIA
+
+        check_int("finetune_epochs", self.finetune_epochs, 0)
+        check_int("distill_epochs", self.distill_epochs, 1)
+        check_number("lr", self.lr, 0.0, 10.0, low_inclusive=False)
+        check_number("temperature", self.temperature, 0.0, 100.0, low_inclusive=False)
+        check_number("soft_weight", self.soft_weight, 0.0, 1.0)
+        check_choice("criterion", self.criterion, CRITERIA)
+        check_int("seed", self.seed, 0)
+        if self.threads is not None:
+            check_int("threads", self.threads, 1, 1024)
+
 
 MATCHED = MatchRecipe()
 
 
+@checked
 def prune_to_macs(model: nn.Module, macs: int, input_shape: Sequence[int], *, criterion: str = "l1",
                   data=None, steps: int = 20) -> nn.Module:
     """A copy of ``model`` with channels removed so that its MACs come closest to ``macs``.
@@ -90,6 +104,7 @@ def fresh_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     return out
 
 
+@checked
 def matched_budget(data, designed: nn.Module, full: nn.Module, *, recipe: MatchRecipe = MATCHED,
                    latency: bool = True, repeats: int = 30, threads: int | None = None
                    ) -> tuple[pd.DataFrame, dict[str, nn.Module]]:

@@ -19,13 +19,14 @@ The network takes the 28×28 digits the course uses and resizes them to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .blocks import BLOCKS, conv_bn
 
 WIDTHS = (16, 32, 64, 64)        # stem and the three blocks at alpha = 1
@@ -34,6 +35,7 @@ MIN_RESOLUTION = 8               # two stride-2 blocks leave a 2x2 map
 DIVISOR = 4                      # channel counts are multiples of 4 (the shuffle's groups)
 
 
+@checked(alpha=(0, math.inf, "(]"))
 def scaled_widths(alpha: float, widths: Sequence[int] = WIDTHS, divisor: int = DIVISOR) -> tuple[int, ...]:
     """Channel counts at width multiplier ``alpha``, rounded to a multiple of ``divisor`` (at least one).
 
@@ -60,6 +62,7 @@ class Resize(nn.Module):
         return f"size={self.size}"
 
 
+@checked(alpha=(0, math.inf, "(]"))
 class TinyNet(nn.Module):
     """Stem conv, three blocks of type ``block``, pooling and a linear classifier, at (α, resolution)."""
 
@@ -94,6 +97,7 @@ class TinyNet(nn.Module):
         return self.classifier(self.pool(x).flatten(1))
 
 
+@checked(alpha=(0, math.inf, "(]"))
 def build_net(block: str = "separable", alpha: float = 1.0, resolution: int = 28, *, seed: int | None = 0,
               **config) -> TinyNet:
     """Build a ``TinyNet`` with seeded initial weights; ``build_net(**net.config)`` rebuilds it.

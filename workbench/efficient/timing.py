@@ -17,12 +17,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from ..latency import compare_latency
 from ..metrics import count_macs
 from .blocks import BLOCKS
 
 
+@checked
 def time_blocks(channels: int = 64, size: int = 14, *, batches: Sequence[int] = (1, 32), repeats: int = 30,
                 warmup: int = 5, threads: int | None = None) -> pd.DataFrame:
     """Median latency of a standard and a separable 3×3 block (``channels`` in and out, stride 1).

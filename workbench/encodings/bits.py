@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 
 
+@checked(empty_ok=("values",))
 def pack_bits(values: np.ndarray, bits: int) -> bytes:
     """Pack non-negative integers below ``2**bits`` into ``bits`` bits each (big-endian).
 
@@ -31,6 +32,7 @@ def pack_bits(values: np.ndarray, bits: int) -> bytes:
     return np.packbits(matrix.ravel()).tobytes()
 
 
+@checked(empty_ok=("payload",))
 def unpack_bits(payload: bytes, bits: int, count: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``count`` integers of ``bits`` bits each.
 
@@ -48,11 +50,13 @@ def unpack_bits(payload: bytes, bits: int, count: int) -> np.ndarray:
     return flat.reshape(count, bits).astype(np.uint64) @ weights
 
 
+@checked
 def rows(t: Tensor) -> Tensor:
     """``t`` as a matrix ``(shape[0], rest)``; conv kernels become one row per filter."""
     return t.reshape(t.shape[0], int(np.prod(t.shape[1:])))
 
 
+@checked
 def narrowest_uint(max_value: int) -> np.dtype:
     """The smallest unsigned NumPy type that holds ``max_value``.
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked, decodes
 from .bits import pack_bits, unpack_bits
 from .codecs import CODECS, _numpy, register_codec
 
@@ -24,6 +24,7 @@ from .codecs import CODECS, _numpy, register_codec
 FIT_MAX = 2**18    # k-means fits on at most this many values (LeNet-300's 235,200 fit whole)
 
 
+@checked
 def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """1-D k-means with linear initialisation (Han et al. 2016): ``(centroids, labels)``.
 
@@ -48,6 +49,7 @@ def cluster(values: np.ndarray, k: int, *, seed: int = 0) -> tuple[np.ndarray, n
     return centroids, np.searchsorted(midpoints, values.ravel())
 
 
+@checked
 def shared_values(t: Tensor, bits: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """Codebook, per-weight index, and whether that is exact (at most ``2**bits`` distinct values,
     each held exactly by the float32 codebook).
@@ -79,6 +81,7 @@ def _codebook_decode(meta, payload, shape, dtype) -> Tensor:
     return torch.from_numpy(codebook[index].copy()).to(dtype).reshape(shape)
 
 
+@checked(empty_ok=("counts",))
 def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     """Huffman code length of each symbol from its count (0 for unused symbols).
 
@@ -104,6 +107,7 @@ def huffman_lengths(counts: np.ndarray) -> np.ndarray:
     return lengths
 
 
+@checked(empty_ok=("lengths",))
 def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     """Canonical Huffman codes for the given lengths (shorter codes first, then symbol order).
 
@@ -120,6 +124,7 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     return codes
 
 
+@checked(empty_ok=("symbols", "lengths"))
 def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     """Each symbol's canonical Huffman code, concatenated and bit-packed: ``(payload, number of bits)``.
 
@@ -140,6 +145,8 @@ def pack_codes(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     return np.packbits(stream).tobytes(), int(stream.size)
 
 
+@checked(empty_ok=("lengths",))
+@decodes("payload")
 def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int) -> np.ndarray:
     """Decode ``count`` symbols from a canonical Huffman stream (inverse of :func:`pack_codes`).
 
@@ -148,6 +155,8 @@ def huffman_symbols(lengths: np.ndarray, payload: bytes, nbits: int, count: int)
     """
     if count == 0:
         return np.zeros(0, np.int64)
+    if nbits > 8 * len(payload):
+        raise ValueError(f"payload holds {8 * len(payload)} bits, fewer than nbits={nbits}: it is cut short")
     lengths = np.asarray(lengths, dtype=np.int64)
     stream = np.unpackbits(np.frombuffer(payload, np.uint8))[:nbits]
     width = int(lengths.max())

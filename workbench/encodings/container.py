@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice
+from .._checks import check_choice, checked
 from ..weights import effective_state_dict, plain_copy
 from .codecs import CODECS
 
@@ -126,9 +126,6 @@ def decode(blob: bytes) -> dict[str, Tensor]:
     4.0
     """
     head, offset = _read_header(blob)
-    needed = offset + sum(e["size"] for e in head["tensors"])
-    if len(blob) < needed:
-        raise ValueError(f"blob is cut short: its header describes {needed:,} bytes, the blob has {len(blob):,}")
     state = {}
     for entry in head["tensors"]:
         payload = bytes(blob[offset:offset + entry["size"]])
@@ -141,6 +138,7 @@ def decode(blob: bytes) -> dict[str, Tensor]:
     return state
 
 
+@checked
 def header(blob: bytes) -> dict:
     """The JSON header of an encoded blob: the encoding and, per tensor, codec, meta and size.
 
@@ -170,9 +168,13 @@ def _read_header(blob: bytes) -> tuple[dict, int]:
                 raise ValueError
     except (ValueError, KeyError, TypeError, zlib.error) as err:
         raise ValueError("blob's header is not a valid workbench encoding header (corrupt bytes?)") from err
+    needed = start + n + sum(e["size"] for e in head["tensors"])
+    if len(blob) < needed:
+        raise ValueError(f"blob is cut short: its header describes {needed:,} bytes, the blob has {len(blob):,}")
     return head, start + n
 
 
+@checked
 def is_lossless(blob: bytes) -> bool:
     """Whether every tensor in the blob decodes to equal values in its own dtype.
 
@@ -219,6 +221,7 @@ def torch_save_bytes(model: nn.Module) -> int:
     return buffer.tell()
 
 
+@checked
 def compare_encodings(model: nn.Module, names: list[str] | None = None, **options):
     """One row per encoding: bytes, ratio to fp32, whether it is exact, worst weight error.
 

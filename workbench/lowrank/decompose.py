@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..weights import deep_copy
 from . import decompositions as dec
 from .layers import METHOD_LAYERS, check_layer, cp_conv, spatial_conv, svd_linear, tucker_conv, weight_count
@@ -37,6 +37,7 @@ METHODS = {
 }
 
 
+@checked
 def factorable_layers(model: nn.Module, method: str) -> list[str]:
     """Names of the layers of ``model`` that ``method`` can factor, in order.
 
@@ -62,6 +63,7 @@ def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
+@checked
 class Decomposer:
     """Factor the layers of ``model`` (left unchanged) at any rank; decompositions are cached."""
 
@@ -155,6 +157,7 @@ class Decomposer:
         return model
 
 
+@checked(energy=(0, 1, "(]"))
 def decompose(model: nn.Module, method: str, *, energy: float | None = None, ranks: Mapping | None = None,
               layers: Sequence[str] | None = None, only_if_smaller: bool = True) -> nn.Module:
     """A copy of ``model`` with its layers factored by ``method`` (see :class:`Decomposer`).

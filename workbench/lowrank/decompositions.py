@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from .._checks import check_int, checked
 from .spectra import check_rank, relative_error, unfold
 
 __all__ = ["cp", "cp_to_kernel", "relative_error", "svd", "tucker2", "tucker2_to_kernel"]
@@ -31,6 +31,7 @@ def _tensorly():
     return tl
 
 
+@checked
 def svd(W: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Thin SVD ``(U, s, Vh)`` of a matrix, in float64 for exact identities, returned as W's dtype.
 
@@ -52,6 +53,7 @@ def _check_kernel(kernel: Tensor) -> Tensor:
     return kernel.detach()
 
 
+@checked
 def tucker2(kernel: Tensor, ranks: Sequence[int], *, n_iter_max: int = 10) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Tucker-2 of a conv kernel along its two channel modes (Kim et al. 2016), by TensorLy.
 
@@ -74,12 +76,14 @@ def tucker2(kernel: Tensor, ranks: Sequence[int], *, n_iter_max: int = 10) -> tu
     return core.contiguous(), (U_out.contiguous(), U_in.contiguous())
 
 
+@checked(ndim={"core": 4})
 def tucker2_to_kernel(core: Tensor, factors: tuple[Tensor, Tensor]) -> Tensor:
     """The kernel a Tucker-2 decomposition stands for (TensorLy's ``multi_mode_dot``)."""
     tl = _tensorly()
     return tl.tenalg.multi_mode_dot(core, list(factors), modes=[0, 1])
 
 
+@checked
 def cp(kernel: Tensor, rank: int, *, n_iter_max: int = 100, seed: int = 0) -> tuple[Tensor, list[Tensor]]:
     """CP (CANDECOMP/PARAFAC) of a conv kernel into ``rank`` rank-one terms (Lebedev et al. 2015).
 
@@ -104,6 +108,7 @@ def cp(kernel: Tensor, rank: int, *, n_iter_max: int = 100, seed: int = 0) -> tu
     return weights, [f.contiguous() for f in factors]
 
 
+@checked(ndim={"weights": 1})
 def cp_to_kernel(weights: Tensor, factors: Sequence[Tensor]) -> Tensor:
     """The kernel a CP decomposition stands for (TensorLy's ``cp_to_tensor``)."""
     tl = _tensorly()

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..metrics import count_macs, count_params
 from ..train import evaluate
 from .decompose import Decomposer
@@ -63,6 +63,7 @@ def smallest_within(table: pd.DataFrame, tolerance: float) -> object:
     return ok["params"].idxmin()
 
 
+@checked
 def compare_methods(conv: nn.Conv2d, ranks: Mapping[str, object], input_shape: Sequence[int]) -> pd.DataFrame:
     """One conv factored by several methods (method -> rank): weights, MACs, their cuts, kernel error.
 
@@ -84,6 +85,7 @@ def compare_methods(conv: nn.Conv2d, ranks: Mapping[str, object], input_shape: S
     return table
 
 
+@checked
 def kernel_of(layer: LowRank) -> Tensor:
     """The single conv kernel (C_out, C_in, kh, kw) a factored conv chain computes, from its weights.
 

@@ -15,10 +15,12 @@ factored model for one epoch and adds it to the plots.
 
 from __future__ import annotations
 
+import math
+
 import ipywidgets as widgets
 from torch import nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..data import load
 from ..explorer import Explorer
@@ -104,6 +106,7 @@ class SpectrumPanel:
             self.status.value = error_html(err)
 
 
+@checked(energy=(0, 1, "(]"), fine_tune_lr=(0, math.inf, "()"))
 def make_explorer(data=None, *, model: str = "lenet5", method: str = "svd", energy: float = 0.8, layer: str = ALL,
                   fine_tune_epochs: int = 1, fine_tune_lr: float = 1e-3, latency: str = "quick",
                   budget_s: float = 0.05) -> Explorer:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from . import decompositions as dec
-from .._checks import check_int
+from .._checks import check_int, checked
 from .spectra import check_rank, unfold
 
 METHOD_LAYERS = {"svd": nn.Linear, "spatial": nn.Conv2d, "cp": nn.Conv2d, "tucker": nn.Conv2d}
@@ -100,6 +100,7 @@ def svd_linear(layer: nn.Linear, rank: int, factors: tuple[Tensor, Tensor, Tenso
     return LowRank(first, second, method="svd", rank=rank)
 
 
+@checked
 def spatial_conv(conv: nn.Conv2d, rank: int, factors: tuple[Tensor, Tensor, Tensor] | None = None) -> LowRank:
     """``rank`` vertical kh×1 filters, then C_out horizontal 1×kw filters (Jaderberg et al.'s scheme 2)."""
     check_layer(conv, "spatial")
@@ -117,6 +118,7 @@ def spatial_conv(conv: nn.Conv2d, rank: int, factors: tuple[Tensor, Tensor, Tens
                    method="spatial", rank=rank)
 
 
+@checked
 def tucker_conv(conv: nn.Conv2d, ranks: Sequence[int],
                 factors: tuple[Tensor, tuple[Tensor, Tensor]] | None = None) -> LowRank:
     """1×1 (C_in→r_in), kh×kw core (r_in→r_out), 1×1 (r_out→C_out) from a Tucker-2 of the kernel."""
@@ -132,6 +134,7 @@ def tucker_conv(conv: nn.Conv2d, ranks: Sequence[int],
                    method="tucker", rank=(r_out, r_in))
 
 
+@checked
 def cp_conv(conv: nn.Conv2d, rank: int, factors: tuple[Tensor, list[Tensor]] | None = None) -> LowRank:
     """1×1 (C_in→R), depthwise kh×1, depthwise 1×kw, 1×1 (R→C_out) from a rank-R CP of the kernel."""
     check_layer(conv, "cp")

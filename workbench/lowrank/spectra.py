@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 
 
 def _check_values(s: Tensor) -> Tensor:
@@ -37,6 +37,7 @@ def check_rank(rank: int, full: int, name: str = "rank") -> int:
     return check_int(name, rank, 1, full)
 
 
+@checked
 def energy(s: Tensor) -> Tensor:
     """Fraction of the squared Frobenius norm kept by the first r values, for r = 1..len(s).
 
@@ -47,13 +48,14 @@ def energy(s: Tensor) -> Tensor:
     return (torch.cumsum(s2, 0) / s2.sum()).float()
 
 
+@checked
 def rank_for_energy(s: Tensor, fraction: float) -> int:
     """The smallest rank whose singular values keep at least ``fraction`` of the energy.
 
     >>> rank_for_energy(torch.tensor([3.0, 1.0, 0.5]), 0.85)
     1
     """
-    check_number("energy", fraction, 0.0, 1.0, low_inclusive=False)
+    check_number("fraction (the share of energy to keep)", fraction, 0.0, 1.0, low_inclusive=False)
     kept = energy(s).double()
     # a tolerance so that fraction=1.0 is reached despite rounding in the cumulative sum
     return int(torch.searchsorted(kept, torch.tensor([fraction - 1e-9], dtype=kept.dtype)).item()) + 1
@@ -82,6 +84,7 @@ def factored_params(m: int, n: int, rank: int) -> int:
     return rank * (m + n)
 
 
+@checked
 def truncation_error(s: Tensor, rank: int) -> Tensor:
     """Frobenius error of the best rank-``rank`` approximation: sqrt(sum of the discarded s_i²).
 
@@ -93,6 +96,7 @@ def truncation_error(s: Tensor, rank: int) -> Tensor:
     return torch.sqrt((torch.sort(s, descending=True).values[rank:].double() ** 2).sum()).to(s.dtype)
 
 
+@checked
 def truncated(W: Tensor, rank: int) -> Tensor:
     """The best rank-``rank`` approximation of a matrix (Eckart–Young), via ``torch.linalg.svd``.
 
@@ -126,6 +130,7 @@ def unfold(kernel: Tensor, mode: int | str) -> Tensor:
     return torch.movedim(kernel, mode, 0).reshape(kernel.shape[mode], -1)
 
 
+@checked
 def relative_error(approx: Tensor, exact: Tensor) -> float:
     """‖approx − exact‖ / ‖exact‖ (Frobenius), a float.
 

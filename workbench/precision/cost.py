@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..latency import Latency
 from .training import PRECISIONS, autocast, make_scaler, training_step
 
@@ -40,6 +40,7 @@ def cpu_support() -> dict[str, object]:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
 
 
+@checked
 def speed_ratio(reference_ms: float, ms: float) -> str:
     """How much faster (or slower) ``ms`` is than ``reference_ms``, worded as the report words it.
 
@@ -58,6 +59,7 @@ def _summary(samples_s: list[float], batch_size: int, device: str) -> Latency:
     return Latency(statistics.median(ms), q1, q3, len(ms), batch_size, torch.get_num_threads(), device, tuple(ms))
 
 
+@checked
 def time_training_steps(make_model: Callable[[], nn.Module], data, precisions: Sequence[str] = ("fp32", "bf16"),
                         *, batch_size: int = 64, warmup: int = 2, repeats: int = 10, device: str = "cpu",
                         scaling: Mapping[str, str] | None = None) -> dict[str, Latency]:
@@ -79,7 +81,8 @@ def time_training_steps(make_model: Callable[[], nn.Module], data, precisions: S
         raise ValueError("precisions must name at least one precision")
     for p in precisions:
         check_choice("precisions", p, PRECISIONS, what="precision")
-    dev = torch.device(device)
+    from ..latency import check_device
+    dev = check_device(device)
     X, y = data.X_train[:batch_size].to(dev), data.y_train[:batch_size].to(dev)
     runs = {}
     for p in precisions:
@@ -135,6 +138,7 @@ def _nbytes(tensors) -> int:
     return total
 
 
+@checked(fits=("model", "X"), ndim={"y": 1})
 def step_memory(model: nn.Module, X: Tensor, y: Tensor, precision: str = "fp32") -> dict[str, int]:
     """Bytes held during one Adam training step, counted tensor by tensor.
 
@@ -169,6 +173,7 @@ def step_memory(model: nn.Module, X: Tensor, y: Tensor, precision: str = "fp32")
     return out
 
 
+@checked
 class LowPrecision(nn.Module):
     """Inference in 16 bits: the wrapped model's weights stored and computed in ``dtype``.
 

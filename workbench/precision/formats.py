@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def _round_tf32(x: Tensor) -> Tensor:
     return rounded.to(torch.int32).view(torch.float32)
 
 
+@checked(allow_nan=("x",))
 def round_to(x: Tensor | float, fmt: str | Format) -> Tensor:
     """``x`` stored in ``fmt`` and read back as fp32: what the format keeps of each value.
 
@@ -137,6 +138,7 @@ def round_to(x: Tensor | float, fmt: str | Format) -> Tensor:
 _INT_VIEW = {32: torch.int32, 16: torch.int16, 8: torch.uint8}
 
 
+@checked(allow_nan=("value",))
 def encode_bits(value: float, fmt: str | Format) -> int:
     """The bit pattern PyTorch stores for ``value`` in ``fmt``, as a non-negative integer.
 
@@ -151,6 +153,7 @@ def encode_bits(value: float, fmt: str | Format) -> int:
     return int(stored.view(_INT_VIEW[f.bits]).item()) & (2**f.bits - 1)
 
 
+@checked(bits=(0, 2**64))
 def decode_bits(bits: int, fmt: str | Format) -> float:
     """The value of the bit pattern ``bits`` in ``fmt``, decoded by hand from its three fields.
 
@@ -172,6 +175,7 @@ def decode_bits(bits: int, fmt: str | Format) -> float:
     return sign * (1 + mantissa / 2**f.mantissa_bits) * 2.0 ** (exponent - f.bias)
 
 
+@checked(allow_nan=("value",))
 def bit_fields(value: float, fmt: str | Format) -> dict:
     """Everything the format does to ``value``: the three fields, what is stored, the error.
 
@@ -201,12 +205,14 @@ def bit_fields(value: float, fmt: str | Format) -> dict:
             "abs_error": abs(err), "rel_error": abs(err) / abs(x) if x else 0.0}
 
 
+@checked(allow_nan=("value",))
 def bit_pattern(value: float, fmt: str | Format) -> str:
     """``sign|exponent|mantissa`` of ``value`` in ``fmt``."""
     d = bit_fields(value, fmt)
     return f"{d['sign']}|{d['exponent']}|{d['mantissa']}"
 
 
+@checked(allow_nan=("value",))
 def rounding_table(value: float, names: list[str] | None = None):
     """The same number stored in every format: bits, stored value, relative error.
 

@@ -15,12 +15,13 @@ when stored in fp16. Loss scaling multiplies the loss (hence every gradient) by
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_int, check_number
+from .._checks import check_int, check_number, checked
 from .formats import Format, get_format, round_to
 
 
@@ -33,6 +34,7 @@ def check_scale(scale: float) -> float:
     return check_number("scale", scale, 0.0, math.inf, low_inclusive=False, high_inclusive=False)
 
 
+@checked
 def record_gradients(model: nn.Module, data, *, batches: int = 4, batch_size: int = 64,
                      activations: bool = True, seed: int = 0) -> dict[str, Tensor]:
     """Gradients of a real backward pass in fp32, flattened: ``{"weights": …, "activations": …}``.
@@ -70,6 +72,7 @@ def record_gradients(model: nn.Module, data, *, batches: int = 4, batch_size: in
     return out
 
 
+@checked
 def flush_fractions(grads: Tensor, fmt: str | Format, scale: float = 1.0) -> dict[str, float]:
     """What storing ``grads × scale`` in ``fmt`` does, as fractions of the non-zero values.
 
@@ -110,6 +113,7 @@ def overflow_threshold(fmt: str | Format) -> float:
     return f.max + 2.0 ** (math.floor(math.log2(f.max)) - f.mantissa_bits) / 2
 
 
+@checked
 class FlushCounter:
     """:func:`flush_fractions` for many scales and formats at once: thresholds on sorted magnitudes.
 
@@ -147,6 +151,7 @@ class FlushCounter:
         return out
 
 
+@checked
 def lost_updates(weights: Tensor, updates: Tensor, fmt: str | Format = "fp16") -> float:
     """Fraction of non-zero updates that vanish when added to weights *stored* in ``fmt``.
 
@@ -169,6 +174,7 @@ def lost_updates(weights: Tensor, updates: Tensor, fmt: str | Format = "fp16") -
     return int(lost.sum()) / int(moved.sum())
 
 
+@checked
 def largest_safe_scale(grads: Tensor, fmt: str | Format = "fp16") -> float:
     """The largest power of two ``2^k`` for which no ``|g| × 2^k`` exceeds the format's max.
 
@@ -187,7 +193,8 @@ def largest_safe_scale(grads: Tensor, fmt: str | Format = "fp16") -> float:
     return 2.0 ** k
 
 
-def scale_sweep(grads: Tensor, fmt: str | Format = "fp16", log2_scales=range(0, 33, 2)):
+@checked
+def scale_sweep(grads: Tensor, fmt: str | Format = "fp16", log2_scales: Sequence[int] = range(0, 33, 2)):
     """Underflow / overflow fractions for each loss scale ``2^k`` (a DataFrame indexed by k).
 
     >>> float(scale_sweep(torch.tensor([1e-8, 1.0]), "fp16", [0, 10]).loc[10, "underflow"])
@@ -199,6 +206,7 @@ def scale_sweep(grads: Tensor, fmt: str | Format = "fp16", log2_scales=range(0, 
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("log2 scale")
 
 
+@checked
 def log2_histogram(grads: Tensor, *, low: int = -48, high: int = 8) -> tuple[Tensor, Tensor]:
     """Counts of ``log2 |g|`` in unit bins from ``low`` to ``high`` (zeros left out).
 

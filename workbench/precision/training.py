@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from ..train import evaluate, seed_everything
 from .gradients import check_scale
 
@@ -102,6 +102,7 @@ class StaticScaler:
         return self.scale_value
 
 
+@checked
 def make_scaler(scaling: str, *, init_scale: float = 2.0**16, growth_interval: int = 2000):
     """``None`` (no scaling), a :class:`StaticScaler`, or ``torch.amp.GradScaler("cpu")``.
 
@@ -139,6 +140,7 @@ def training_step(model: nn.Module, opt: torch.optim.Optimizer, X: Tensor, y: Te
     return loss.item(), bool(skipped)
 
 
+@checked
 def train_mixed(model: nn.Module, data, *, precision: str = "bf16", scaling: str = "none", num_epochs: int = 3,
                 lr: float = 2e-3, batch_size: int = 64, init_scale: float = 2.0**16, growth_interval: int = 2000,
                 max_steps: int | None = None, seed: int = 0, monitor=None,
@@ -203,6 +205,7 @@ RECIPES: dict[str, tuple[str, str]] = {            # label -> (precision, scalin
 }
 
 
+@checked
 def train_recipes(data, recipes: list[str] | None = None, *, model: str = "lenet5", num_epochs: int = 3,
                   seed: int = 0, **kwargs) -> dict[str, tuple[nn.Module, MixedHistory]]:
     """Train one fresh ``model`` per recipe (``RECIPES``), same initial weights, data order and epochs.
@@ -232,6 +235,7 @@ def accuracy_table(runs: dict[str, tuple[nn.Module, MixedHistory]], data, *, ref
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+@checked(fits=("model", "X"))
 def autocast_dtypes(model: nn.Module, X: Tensor, precision: str = "bf16"):
     """Which layers compute in low precision under autocast: each leaf module's output dtype.
 

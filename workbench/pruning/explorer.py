@@ -21,7 +21,7 @@ import html
 import ipywidgets as widgets
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, checked
 from ..baselines import get_baseline
 from ..data import load
 from ..explorer import Explorer
@@ -130,6 +130,7 @@ class SensitivityPanel:
             self.status.value = error_html(err)
 
 
+@checked(amount=(0, 0.95))
 def make_explorer(model: str = "lenet5", data=None, *, amount: float = 0.5, criterion: str = "l1",
                   structure: str = "structured", scope: str = "layer", fine_tune_epochs: int = 2,
                   latency: str = "quick", budget_s: float = 0.05) -> Explorer:

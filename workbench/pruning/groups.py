@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .._checks import checked
+
 PRUNABLE = (nn.Conv2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 CHAIN_MODELS = ("lenet300", "lenet5", "vgg")   # each layer feeds only the next one
@@ -60,6 +62,7 @@ def _plain_modules(model: nn.Module):
         yield name, m
 
 
+@checked
 def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Every conv and linear layer by name: the weights unstructured pruning masks.
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, checked
 from .groups import weight_layers
 
 SCOPES = ("layer", "global")
@@ -122,6 +122,7 @@ def global_threshold(scores: Mapping[str, Tensor], amount: float, *, normalize: 
     return out
 
 
+@checked
 def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *, normalize: bool = False,
                min_keep: int = 0, max_layer_amount: float = 1.0) -> dict[str, Tensor]:
     """``layerwise`` or ``global_threshold``, chosen by ``scope`` ("layer" or "global").
@@ -131,6 +132,9 @@ def keep_masks(scores: Mapping[str, Tensor], amount: float, scope: str = "layer"
     [False, False, True, True]
     """
     check_choice("scope", scope, SCOPES)
+    for name, s in scores.items():
+        if isinstance(s, torch.Tensor) and s.is_floating_point() and not bool(torch.isfinite(s).all()):
+            raise ValueError(f"scores for {name!r} hold nan or inf; every score must be a finite number")
     if scope == "layer":
         masks = layerwise(scores, amount)
         if min_keep:
@@ -156,6 +160,7 @@ def _module_and_attr(model: nn.Module, path: str) -> tuple[nn.Module, str]:
     return module, attr
 
 
+@checked
 def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> nn.Module:
     """Register each mask (keyed by parameter path, e.g. ``"features.0.weight"``) as a parametrization.
 
@@ -168,7 +173,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> nn.Module:
         mask = torch.as_tensor(mask).to(device=current.device)
         if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
             bad = mask[~((mask == 0) | (mask == 1))].reshape(-1)[0].item()
-            raise ValueError(f"mask for {path!r} must hold only 0 and 1 (or True/False), got {bad:g}: a mask keeps "
+            raise ValueError(f"masks[{path!r}] must hold only 0 and 1 (or True/False), got {bad:g}: a mask keeps "
                              "or removes a weight, it does not scale it")
         try:
             torch.broadcast_shapes(mask.shape, current.shape)
@@ -203,6 +208,7 @@ def masks_of(model: nn.Module) -> dict[str, Tensor]:
     return out
 
 
+@checked
 def masks_from_zeros(model: nn.Module) -> dict[str, Tensor]:
     """Masks keeping the non-zero weights of every conv/linear layer (to fine-tune a sparse model).
 
@@ -214,6 +220,7 @@ def masks_from_zeros(model: nn.Module) -> dict[str, Tensor]:
     return {f"{name}.weight": (layer.weight.detach() != 0) for name, layer in weight_layers(model).items()}
 
 
+@checked
 def mask_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer") -> nn.Module:
     """Unstructured pruning: mask the ``amount`` lowest-scored weights (scores keyed by layer name).
 
@@ -223,6 +230,7 @@ def mask_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, 
     return apply_masks(model, {f"{name}.weight": m for name, m in masks.items()})
 
 
+@checked
 def zero_weights(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer") -> nn.Module:
     """Like :func:`mask_weights`, but writes the zeros into the weights (no parametrization).
 

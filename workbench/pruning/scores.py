@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from . import criteria as C
 from .groups import ChannelGroup, channel_groups, names_to_module, weight_layers
 
@@ -86,6 +86,7 @@ def _weight_grad(grads: Mapping[str, Tensor], layer: str) -> Tensor | None:
     return None
 
 
+@checked
 def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: str = "val",
                   seed: int = 0, num_examples: int | None = None) -> dict[str, Tensor]:
     """One score per weight of every conv/linear layer (keyed by layer name), higher = keep.
@@ -95,6 +96,7 @@ def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: 
     >>> tuple(s["classifier.1"].shape)
     (300, 784)
     """
+    check_choice("split", split, ("train", "val", "test"))
     entry = C.get(criterion, "unstructured")
     needs = entry.needs_for("unstructured")
     if needs and data is None:
@@ -109,6 +111,7 @@ def weight_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: 
     return out
 
 
+@checked
 def channel_scores(model: nn.Module, criterion: str = "l1", data=None, *, split: str = "val", seed: int = 0,
                    num_examples: int | None = None, groups: Sequence[ChannelGroup] | None = None,
                    input_shape: Sequence[int] | None = None) -> dict[str, Tensor]:
@@ -118,6 +121,7 @@ def channel_scores(model: nn.Module, criterion: str = "l1", data=None, *, split:
     site's output; a group with several members sums them. ``input_shape`` (C, H, W)
     traces a model without a workbench config (a torchvision network, your own).
     """
+    check_choice("split", split, ("train", "val", "test"))
     entry = C.get(criterion, "structured")
     needs = entry.needs_for("structured")
     if needs and data is None:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from .groups import NORMS, ChannelGroup, channel_groups, dependency_graph, is_chain, names_to_module, weight_layers
 from .masks import apply_masks, keep_masks
 
@@ -145,6 +145,7 @@ def _check_keep(groups: Sequence[ChannelGroup], keep: Mapping[str, Tensor]) -> d
     return out
 
 
+@checked
 def remove_channels(model: nn.Module, keep: Mapping[str, Tensor], *, method: str = "auto",
                     input_shape: Sequence[int] | None = None) -> nn.Module:
     """Physically remove the channels whose ``keep`` entry is False, per group; in place.
@@ -206,6 +207,7 @@ def _surgery(model: nn.Module, groups, keep, method: str, input_shape) -> None:
                 graph.get_pruning_group(root, fn, drop).prune()
 
 
+@checked
 def mask_channels(model: nn.Module, keep: Mapping[str, Tensor], *,
                   input_shape: Sequence[int] | None = None) -> nn.Module:
     """The soft version of :func:`remove_channels`: zero the channels with parametrized masks.
@@ -251,6 +253,7 @@ def channel_keep(scores: Mapping[str, Tensor], amount: float, scope: str = "laye
     return keep_masks(scores, amount, scope, normalize=True, min_keep=1, max_layer_amount=max_layer_amount)
 
 
+@checked
 def prune_channels(model: nn.Module, scores: Mapping[str, Tensor], amount: float, scope: str = "layer", *,
                    method: str = "auto", input_shape: Sequence[int] | None = None) -> nn.Module:
     """Remove the ``amount`` lowest-scored channels of every group (``scores`` from ``channel_scores``)."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 GRANULARITIES: dict[str, int | None] = {"per-channel": 0, "per-tensor": None}  # name -> channel axis
 SCHEMES: dict[str, bool] = {"symmetric": True, "asymmetric": False}            # name -> symmetric?
@@ -87,6 +87,7 @@ def _dtype(bits: int, x: Tensor) -> torch.dtype:
     return torch.float64 if bits > 16 else (x.dtype if x.is_floating_point() else torch.float32)
 
 
+@checked
 def tensor_range(x: Tensor, axis: int | None = None) -> tuple[Tensor, Tensor]:
     """Min and max of ``x`` (per slice along ``axis``, or over everything).
 
@@ -101,6 +102,7 @@ def tensor_range(x: Tensor, axis: int | None = None) -> tuple[Tensor, Tensor]:
     return rows.min(dim=1).values, rows.max(dim=1).values
 
 
+@checked(own_nan_check=("lo", "hi"))
 def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) -> tuple[Tensor, Tensor]:
     """Scale and zero point that map ``[lo, hi]`` (widened to contain 0) onto the grid.
 
@@ -129,6 +131,7 @@ def qparams(lo: Tensor, hi: Tensor, bits: int = 8, *, symmetric: bool = True) ->
     return scale, zero_point
 
 
+@checked
 def scale_zero_point(x: Tensor, bits: int = 8, *, symmetric: bool = True,
                      axis: int | None = None) -> tuple[Tensor, Tensor]:
     """Scale and zero point from the min and max of ``x`` (per channel along ``axis``).
@@ -141,6 +144,7 @@ def scale_zero_point(x: Tensor, bits: int = 8, *, symmetric: bool = True,
     return qparams(lo, hi, bits, symmetric=symmetric)
 
 
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
              axis: int | None = None) -> Tensor:
     """Integer codes ``clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64.
@@ -171,6 +175,7 @@ def _worst(t: Tensor) -> str:
     return f"{float(bad.reshape(-1)[0]):g}" if bad.numel() else f"{float(t.reshape(-1)[0]):g}"
 
 
+@checked(empty_ok=("q",))
 def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None = None,
                dtype: torch.dtype = torch.float32) -> Tensor:
     """Real values ``scale * (q - zero_point)``.
@@ -186,6 +191,7 @@ def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, *, axis: int | None
     return ((q.to(work) - z) * s).to(dtype)
 
 
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def fake_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                   axis: int | None = None) -> Tensor:
     """Quantize then dequantize: the real values the integer grid can hold (same dtype as ``x``).
@@ -197,6 +203,7 @@ def fake_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *
     return dequantize(q, scale, zero_point, axis=axis, dtype=_dtype(bits, x)).to(x.dtype)
 
 
+@checked
 def levels(scale: float | Tensor, zero_point: int | Tensor, bits: int, *, symmetric: bool = True) -> Tensor:
     """Every real value a per-tensor ``bits``-bit grid can represent, ascending.
 
@@ -224,6 +231,7 @@ class QuantError:
         return self.rounding_mse + self.clipping_mse
 
 
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def quantization_error(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                        axis: int | None = None) -> QuantError:
     """Split the error of quantizing ``x`` into rounding (inside the range) and clipping (outside).
@@ -247,6 +255,7 @@ def quantization_error(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int =
                       max_abs_error=float(err.abs().max()))
 
 
+@checked
 def quantize_tensor(x: Tensor, bits: int = 8, *, granularity: str = "per-tensor",
                     scheme: str = "symmetric") -> Tensor:
     """Fake-quantize ``x`` with a min-max range, naming granularity and scheme as the dropdowns do.

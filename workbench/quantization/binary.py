@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 
 
 def _channel_mean(x: Tensor) -> Tensor:
@@ -40,6 +40,7 @@ def _channel_mean(x: Tensor) -> Tensor:
     return x.mean(dim=tuple(range(1, x.ndim)), keepdim=True) if x.ndim > 1 else x.mean()
 
 
+@checked
 def sign(w: Tensor) -> Tensor:
     """``+1`` where ``w >= 0``, else ``-1`` (no zeros: every weight is one bit).
 
@@ -49,16 +50,19 @@ def sign(w: Tensor) -> Tensor:
     return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
 
 
+@checked
 def binaryconnect(w: Tensor) -> Tensor:
     """``sign(w) * mean|w|``: one bit per weight and one scale per tensor (Courbariaux et al. 2015)."""
     return sign(w) * w.abs().mean()
 
 
+@checked
 def xnor(w: Tensor) -> Tensor:
     """``sign(w) * alpha`` with ``alpha = mean|w|`` per output channel (Rastegari et al. 2016)."""
     return sign(w) * _channel_mean(w.abs())
 
 
+@checked
 def ternary(w: Tensor, threshold: float = 0.7) -> Tensor:
     """``{-alpha, 0, alpha}`` per output channel: zero below ``threshold * mean|w|`` (Li & Liu 2016).
 
@@ -74,6 +78,7 @@ def ternary(w: Tensor, threshold: float = 0.7) -> Tensor:
     return torch.sign(w) * keep * alpha
 
 
+@checked
 def horq(w: Tensor, order: int = 2) -> Tensor:
     """Residual binarization of ``order`` terms: ``sum_i alpha_i * sign(r_i)``, ``r_(i+1) = r_i - alpha_i sign(r_i)``.
 
@@ -99,6 +104,7 @@ BINARIZERS: dict[str, Callable[[Tensor], Tensor]] = {
 BITS_PER_WEIGHT = {"binaryconnect": 1, "xnor": 1, "ternary": 2, "horq2": 2}
 
 
+@checked(empty_ok=("w",))
 def binarize(w: Tensor, method: str = "xnor") -> Tensor:
     """``w`` binarized (or ternarized) by a method named in ``BINARIZERS``."""
     check_choice("method", method, BINARIZERS, what="binarizer")
@@ -119,6 +125,7 @@ class _BinarizeSTE(torch.autograd.Function):
         return grad * (w.abs() <= 1), None   # hardtanh's gradient (Courbariaux et al. 2016)
 
 
+@checked(empty_ok=("w",))
 def binarize_ste(w: Tensor, method: str = "xnor") -> Tensor:
     """:func:`binarize` with a straight-through gradient (cancelled where ``|w| > 1``).
 
@@ -166,10 +173,14 @@ class SignActivation(nn.Module):
     [-1.0, 1.0, 1.0]
     """
 
+    def __init__(self) -> None:          # no options: an unknown keyword is refused by Python itself
+        super().__init__()
+
     def forward(self, x: Tensor) -> Tensor:
         return _SignSTE.apply(x)
 
 
+@checked
 def binarize_model(model: nn.Module, method: str = "xnor", *, skip: Iterable[str] = (),
                    activations: bool = False) -> nn.Module:
     """Binarize the weights of every Conv2d/Linear of ``model`` in place (parametrizations).
@@ -196,6 +207,7 @@ def binarize_model(model: nn.Module, method: str = "xnor", *, skip: Iterable[str
     return model
 
 
+@checked
 @torch.no_grad()
 def clip_latent(model: nn.Module, step: int | None = None, bound: float = 1.0) -> None:
     """Clip the latent float weights of binarized layers to ``[-bound, bound]`` (BinaryConnect).

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_int, check_number, checked
 from .affine import _check_axis, _check_nonempty, check_bits, qparams, qrange, tensor_range
 
 Calibrator = Callable[..., tuple[Tensor, Tensor]]  # (x, bits, *, symmetric, axis) -> (lo, hi)
@@ -48,6 +48,7 @@ def _unrow(v: Tensor, axis: int | None) -> Tensor:
     return v.reshape(()) if axis is None else v
 
 
+@checked
 def minmax_range(x: Tensor, bits: int = 8, *, symmetric: bool = True, axis: int | None = None) -> tuple[Tensor, Tensor]:
     """The whole range of ``x`` (symmetric: ``±max|x|``).
 
@@ -69,6 +70,7 @@ def _kth(rows: Tensor, fraction: float) -> Tensor:
     return rows.kthvalue(k, dim=1).values
 
 
+@checked
 def percentile_range(x: Tensor, bits: int = 8, *, symmetric: bool = True, axis: int | None = None,
                      percentile: float = 99.99) -> tuple[Tensor, Tensor]:
     """Clip the most extreme ``100 - percentile`` % of values (per channel along ``axis``).
@@ -94,6 +96,7 @@ def _sample(rows: Tensor, max_samples: int) -> Tensor:
     return rows[:, ::step]
 
 
+@checked
 def mse_range(x: Tensor, bits: int = 8, *, symmetric: bool = True, axis: int | None = None,
               grid: int = 50, max_samples: int = 2**15) -> tuple[Tensor, Tensor]:
     """The clipped min-max range ``alpha * [lo, hi]`` with the smallest mean squared error.
@@ -131,6 +134,7 @@ CALIBRATIONS: dict[str, Calibrator] = {
 }
 
 
+@checked
 def calibrate_range(x: Tensor, method: str = "minmax", bits: int = 8, *, symmetric: bool = True,
                     axis: int | None = None) -> tuple[Tensor, Tensor]:
     """``(lo, hi)`` of ``x`` by a calibrator named in ``CALIBRATIONS``.
@@ -142,6 +146,7 @@ def calibrate_range(x: Tensor, method: str = "minmax", bits: int = 8, *, symmetr
     return CALIBRATIONS[method](x, bits, symmetric=symmetric, axis=axis)
 
 
+@checked
 def quantizable_layers(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, nn.Module]:
     """The ``Conv2d`` and ``Linear`` layers of ``model`` by name, minus those in ``skip``.
 
@@ -155,6 +160,7 @@ def quantizable_layers(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, 
     return {n: m for n, m in layers.items() if n not in set(skip)}
 
 
+@checked(fits=("model", "X"), empty_ok=("X",))
 @torch.no_grad()
 def collect_inputs(model: nn.Module, X: Tensor, layers: Iterable[str] | None = None, *,
                    batch_size: int = 250) -> dict[str, Tensor]:

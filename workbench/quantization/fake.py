@@ -24,13 +24,14 @@ binarized with XNOR-Net scaling (see :mod:`.binary`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from . import binary
 from .affine import GRANULARITIES, _bcast, check_bits, dequantize, levels, qparams, qrange, quantize
 from .calibration import CALIBRATIONS, calibrate_range, collect_inputs, quantizable_layers
@@ -49,8 +50,8 @@ class _FakeQuantSTE(torch.autograd.Function):
         z = _bcast(zero_point, x, axis).to(x.dtype)
         unclamped = torch.round(x / s) + z
         ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
-        q = quantize(x, scale, zero_point, bits, symmetric=symmetric, axis=axis)
-        return dequantize(q, scale, zero_point, axis=axis, dtype=x.dtype)
+        q = _quantize(x, scale, zero_point, bits, symmetric=symmetric, axis=axis)     # checked by the caller
+        return _dequantize(q, scale, zero_point, axis=axis, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -58,6 +59,7 @@ class _FakeQuantSTE(torch.autograd.Function):
         return grad * inside, None, None, None, None, None
 
 
+@checked(empty_ok=("x",), own_nan_check=("scale", "zero_point"))
 def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 8, *, symmetric: bool = True,
                       axis: int | None = None) -> Tensor:
     """Fake-quantize ``x`` with a straight-through gradient (what ``torch.fake_quantize_per_*`` do).
@@ -68,6 +70,10 @@ def fake_quantize_ste(x: Tensor, scale: Tensor, zero_point: Tensor, bits: int = 
     """
     check_bits(bits, symmetric=symmetric)
     return _FakeQuantSTE.apply(x, torch.as_tensor(scale), torch.as_tensor(zero_point), bits, symmetric, axis)
+
+
+# the hot path (every forward pass) skips the argument checks of the public functions
+_quantize, _dequantize, _fake_quantize_ste = (inspect.unwrap(f) for f in (quantize, dequantize, fake_quantize_ste))
 
 
 def check_model_bits(name: str, bits: int) -> int:
@@ -104,7 +110,7 @@ class WeightQuantizer(nn.Module):
             return binary.binarize_ste(w, "xnor" if axis is not None else "binaryconnect")
         lo, hi = calibrate_range(w.detach(), self.calibration, self.bits, symmetric=True, axis=axis)
         scale, zp = qparams(lo, hi, self.bits, symmetric=True)
-        return fake_quantize_ste(w, scale, zp, self.bits, symmetric=True, axis=axis)
+        return _fake_quantize_ste(w, scale, zp, self.bits, symmetric=True, axis=axis)   # every forward: unchecked
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, {self.granularity}, {self.calibration}"
@@ -151,6 +157,7 @@ def _quantize_input(module: nn.Module, args: tuple) -> tuple:
     return (module.input_quantizer(args[0]), *args[1:])
 
 
+@checked
 def attach_input_quantizer(layer: nn.Module, quantizer: ActivationQuantizer) -> nn.Module:
     """Make ``layer`` quantize its input with ``quantizer`` (kept as ``layer.input_quantizer``).
 
@@ -175,6 +182,7 @@ def _per_layer(name: str, bits: int | Mapping[str, int], layers: Iterable[str]) 
     return {layer: check_model_bits(name, b) for layer, b in out.items()}
 
 
+@checked(fits=("model", "calibration_X"))
 def quantize_model(model: nn.Module, calibration_X: Tensor | None = None, *,
                    weight_bits: int | Mapping[str, int] = 8, activation_bits: int | Mapping[str, int] = 8,
                    granularity: str = "per-channel", calibration: str = "minmax",
@@ -224,6 +232,7 @@ def quantize_model(model: nn.Module, calibration_X: Tensor | None = None, *,
     return model
 
 
+@checked
 def weight_quantizers(model: nn.Module) -> dict[str, WeightQuantizer]:
     """The weight quantizer of every quantized layer, by layer name.
 
@@ -240,6 +249,7 @@ def weight_quantizers(model: nn.Module) -> dict[str, WeightQuantizer]:
     return out
 
 
+@checked
 def weight_levels(w: Tensor, bits: int, *, granularity: str = "per-channel", calibration: str = "minmax",
                   channel: int | None = None, max_levels: int = 256) -> Tensor | None:
     """Every value :class:`WeightQuantizer` can give ``w`` (one channel's grid when per-channel).

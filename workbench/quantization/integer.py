@@ -33,12 +33,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .._checks import check_number
+from .._checks import check_number, checked
 from .affine import dequantize, fake_quantize, qparams, qrange, quantize, tensor_range
 
 INT32 = (-(2**31), 2**31 - 1)
 
 
+@checked
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every ``Conv2d`` followed by ``BatchNorm2d`` merged into one conv.
 
@@ -71,6 +72,7 @@ def quantize_multiplier(M: float) -> tuple[int, int]:
     return M0, -exponent
 
 
+@checked
 def rounding_doubling_high_mul(a: Tensor, M0: Tensor) -> Tensor:
     """``round(a * M0 / 2^31)`` in integers, ties away from zero (gemmlowp's SaturatingRoundingDoublingHighMul).
 
@@ -82,6 +84,7 @@ def rounding_doubling_high_mul(a: Tensor, M0: Tensor) -> Tensor:
     return torch.div(ab + nudge, 2**31, rounding_mode="trunc")
 
 
+@checked
 def rounding_right_shift(x: Tensor, shift: Tensor) -> Tensor:
     """``round(x / 2^shift)``, ties away from zero (gemmlowp's RoundingDivideByPOT).
 
@@ -95,6 +98,7 @@ def rounding_right_shift(x: Tensor, shift: Tensor) -> Tensor:
     return (x >> shift) + (remainder > threshold).to(torch.int64)
 
 
+@checked
 def requantize(acc: Tensor, M0: Tensor, shift: Tensor, zero_point: int, bits: int = 8) -> Tensor:
     """Output codes ``clamp(z_y + M * acc)`` with ``M`` applied in fixed point (per channel, dim 1).
 
@@ -150,6 +154,7 @@ class IntegerLayer:
         return dequantize(y_q, torch.tensor(self.y_scale), torch.tensor(self.y_zero_point))
 
 
+@checked(fits=("layer", "x_calibration"))
 def integer_layer(layer: nn.Module, x_calibration: Tensor, *, relu: bool = True) -> IntegerLayer:
     """Build the integer-only version of ``layer`` (Conv2d or Linear, BatchNorm folded).
 
@@ -184,6 +189,14 @@ def integer_layer(layer: nn.Module, x_calibration: Tensor, *, relu: bool = True)
         relu=relu, stride=tuple(getattr(layer, "stride", (1, 1))), padding=tuple(getattr(layer, "padding", (0, 0))))
 
 
+def _check_fits(il: IntegerLayer, x: Tensor) -> None:
+    want = 4 if il.weight_q.ndim == 4 else 2
+    if x.ndim != want or x.shape[1] != il.weight_q.shape[1]:
+        shape = "(N, C, H, W) with C" if want == 4 else "(N, features) with features"
+        raise ValueError(f"x must be a batch {shape} = {il.weight_q.shape[1]} for this layer, got shape {tuple(x.shape)}")
+
+
+@checked
 def fake_quant_forward(il: IntegerLayer, x: Tensor) -> Tensor:
     """The same layer in floats with fake-quantized input, weights, bias and output (the simulation).
 
@@ -191,6 +204,7 @@ def fake_quant_forward(il: IntegerLayer, x: Tensor) -> Tensor:
     >>> tuple(fake_quant_forward(il, torch.randn(4, 3)).shape)
     (4, 2)
     """
+    _check_fits(il, x)
     x_fq = fake_quantize(x, torch.tensor(il.x_scale), torch.tensor(il.x_zero_point), 8, symmetric=False)
     w_fq = il.weight_q.float() * il.weight_scale.view([-1] + [1] * (il.weight_q.ndim - 1))
     b_fq = (il.bias_q.double() * il.x_scale * il.weight_scale.double()).float()
@@ -202,6 +216,7 @@ def fake_quant_forward(il: IntegerLayer, x: Tensor) -> Tensor:
     return fake_quantize(y, torch.tensor(il.y_scale), torch.tensor(il.y_zero_point), 8, symmetric=False)
 
 
+@checked
 def compare_with_fake(il: IntegerLayer, x: Tensor) -> dict:
     """How far the integer-only output is from the fake-quantized one, in output steps.
 
@@ -211,6 +226,7 @@ def compare_with_fake(il: IntegerLayer, x: Tensor) -> dict:
     >>> compare_with_fake(integer_layer(conv, x), x)["max_steps"] <= 1
     True
     """
+    _check_fits(il, x)
     y_int = il(il.quantize_input(x))
     y_fake = fake_quant_forward(il, x)
     steps = ((il.dequantize_output(y_int) - y_fake).abs() / il.y_scale).round().to(torch.int64)

@@ -29,12 +29,14 @@ Biases, BatchNorm statistics and quantizer scales stay fp32, as in ``fp32``::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import encodings
+from .._checks import checked, decodes
 
 MAX_GRID_BITS = 16     # wider codes are not a quantized tensor: keep it fp32
 MAX_LEVELS = 16        # more distinct values per row than this: not worth a table
@@ -154,6 +156,7 @@ def _levels(rows: np.ndarray, uniques: list[np.ndarray]) -> tuple[dict, bytes] |
     return {"kind": "levels", "k": k, "b": width}, table.tobytes() + encodings.pack_bits(index, width)
 
 
+@checked
 def packed_encode(t: Tensor) -> tuple[dict, bytes]:
     """The smallest of grid / levels / raw for one tensor; ``meta['exact']`` says if it is bit-exact.
 
@@ -177,6 +180,8 @@ def packed_encode(t: Tensor) -> tuple[dict, bytes]:
     return meta, payload
 
 
+@checked
+@decodes("payload")
 def packed_decode(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
     """Inverse of :func:`packed_encode`."""
     if meta["kind"] == "raw":
@@ -209,6 +214,7 @@ encodings.register_codec("packed", packed_encode, packed_decode, lossless=False)
 encodings.register_encoding("packed", _policy)
 
 
+@checked
 def bits_per_weight(model_or_blob, encoding: str = "packed") -> dict[str, float]:
     """Stored bits per weight of every packed tensor (payload bytes * 8 / elements).
 
@@ -216,6 +222,9 @@ def bits_per_weight(model_or_blob, encoding: str = "packed") -> dict[str, float]
     >>> bits_per_weight(models.build("lenet5"))["features.0.weight"]
     32.0
     """
+    if not isinstance(model_or_blob, (bytes, nn.Module, Mapping)):
+        raise TypeError(f"model_or_blob must be bytes written by encode(), an nn.Module or a state dict, "
+                        f"got {type(model_or_blob).__name__}")
     blob = model_or_blob if isinstance(model_or_blob, bytes) else encodings.encode(model_or_blob, encoding)
     out = {}
     for e in encodings.header(blob)["tensors"]:

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import encodings
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 from ..latency import compare_latency
 from ..measure import Measurement
 from ..metrics import check_input_fits, count_macs, count_nonzero, count_params
@@ -56,6 +56,7 @@ def _quiet():
         yield
 
 
+@checked
 def fusion_groups(model: nn.Module) -> list[list[str]]:
     """Names of consecutive conv-BN-ReLU / conv-BN / conv-ReLU / linear-ReLU modules to fuse.
 
@@ -113,6 +114,37 @@ def _eager(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     return wrapped.eval()
 
 
+def _unshare_modules(model: nn.Module) -> nn.Module:
+    """``model`` with every call of a parameter-free module given its own module (an FX graph).
+
+    torchvision's ResNet blocks call one ``ReLU`` twice; PT2E's x86 quantizer groups the
+    calls of one module into one partition with two outputs and refuses it ("Input
+    partition has more than one output node"). Models FX cannot trace, or whose modules
+    are each called once, come back unchanged.
+    """
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception:  # noqa: BLE001 - not FX-traceable: PT2E's own export decides
+        return model
+    calls = [n.target for n in gm.graph.nodes if n.op == "call_module"]
+    if len(calls) == len(set(calls)):
+        return model
+    seen: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        seen[node.target] = seen.get(node.target, -1) + 1
+        module = gm.get_submodule(node.target)
+        if seen[node.target] and not any(True for _ in module.parameters()) and not any(True for _ in module.buffers()):
+            name = f"{node.target.replace('.', '_')}_call{seen[node.target]}"
+            gm.add_submodule(name, copy.deepcopy(module))
+            node.target = name
+    for node in gm.graph.nodes:
+        node.meta.pop("nn_module_stack", None)      # export records the new module paths
+    gm.recompile()
+    return gm
+
+
 def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     import torch._inductor.config as inductor_config
     from torchao.quantization.pt2e import allow_exported_model_train_eval
@@ -120,7 +152,7 @@ def _pt2e(model: nn.Module, X: Tensor, batch_size: int) -> nn.Module:
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
 
-    model = plain_copy(model).eval()
+    model = _unshare_modules(plain_copy(model).eval())
     example = (X[:batch_size],)
     with _quiet():
         batch = torch.export.Dim("batch", min=1, max=65536)                  # any batch size, not the example's
@@ -154,6 +186,7 @@ def to_int8(model: nn.Module, calibration_X: Tensor, *, backend: str = "eager", 
     return (_eager if backend == "eager" else _pt2e)(model, calibration_X, batch_size)
 
 
+@checked
 def channels_last(model: nn.Module) -> nn.Module:
     """An fp32 copy in channels-last layout (NHWC), which oneDNN's convolutions prefer.
 
@@ -164,6 +197,7 @@ def channels_last(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
+@checked
 def dynamic_int8(model: nn.Module) -> nn.Module:
     """PyTorch's *dynamic* quantization of a copy of ``model``: int8 ``nn.Linear`` weights.
 
@@ -179,6 +213,7 @@ def dynamic_int8(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
 
 
+@checked
 def compile_fp32(model: nn.Module) -> nn.Module:
     """fp32 compiled by inductor with freezing: the baseline that gets the same compiler help as PT2E int8.
 
@@ -208,6 +243,7 @@ def size_on_disk(model: nn.Module) -> int:
     return encodings.torch_save_bytes(model)
 
 
+@checked
 def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: bool = False,
             batch_sizes: Sequence[int] = (1, 32), repeats: int = 30, warmup: int = 5,
             calibration_examples: int = 500) -> dict[str, Measurement]:
@@ -261,6 +297,7 @@ def compare(model: nn.Module, data, *, fake: nn.Module | None = None, compiled: 
             for name in variants}
 
 
+@checked
 def speedup_text(baseline_ms: float, candidate_ms: float) -> str:
     """``'2.51× faster'`` or ``'1.30× slower'``: the candidate against the baseline, as the report prints it.
 

@@ -25,7 +25,7 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..data import load
 from ..explorer import Explorer
@@ -125,6 +125,7 @@ class SurvivorsPlot:
             self.figure.data[1].y = [t - kept.get(n, 0) for n, t in self.totals.items()]
 
 
+@checked
 def make_explorer(data=None, *, model: str = "lenet5", regularizer: str = "group-filter",
                   lams: Sequence[float] = DEFAULT_LAMS, epochs_per_lam: int = 1, path: list[Snapshot] | None = None,
                   lr: float = 0.02, optimizer: str = "sgd", latency: str = "quick", budget_s: float = 0.05) -> Explorer:
@@ -135,6 +136,9 @@ def make_explorer(data=None, *, model: str = "lenet5", regularizer: str = "group
     data = data if data is not None else load()
     check_choice("regularizer", regularizer, REGULARIZERS, what="regularizer")
     check_int("epochs_per_lam", epochs_per_lam, 1, 20)
+    from ..train import OPTIMIZERS
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_number("lr", lr, 0.0, low_inclusive=False)
     baseline = get_baseline(model)
     if path is not None:
         lams = tuple(s.lam for s in path)

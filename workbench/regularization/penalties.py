@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_number
+from .._checks import check_choice, check_number, checked
 from ..pruning.groups import channel_groups, names_to_module, weight_layers
 
 GROUP_KINDS = ("filter", "channel", "shape", "depth")
@@ -47,6 +47,7 @@ def check_lam(name: str, value) -> float:
 # ---------------------------------------------------------------- single tensors
 
 
+@checked
 def soft_threshold(w: Tensor, threshold: float) -> Tensor:
     """The proximal step of ``threshold·|w|``: ``sign(w)·max(|w| − threshold, 0)``.
 
@@ -88,6 +89,7 @@ def group_norm_values(weight: Tensor, kind: str) -> Tensor:
     return torch.linalg.vector_norm(weight_groups(weight, kind), dim=1)
 
 
+@checked
 def prox_group(weight: Tensor, kind: str, threshold: float) -> Tensor:
     """Group soft-thresholding: each group ``g ← g·max(0, 1 − threshold/‖g‖)``.
 
@@ -199,6 +201,7 @@ def group_lasso(model: nn.Module, lam: float, kind: str = "filter") -> Tensor:
     return lam * sum(n.sum() for n in group_norms(model, kind).values())
 
 
+@checked
 def l1(model: nn.Module, lam: float) -> Tensor:
     """``λ·Σ|w|`` over the weights of every conv and linear layer (biases and norms excluded).
 
@@ -210,6 +213,7 @@ def l1(model: nn.Module, lam: float) -> Tensor:
     return lam * sum(m.weight.abs().sum() for m in weight_layers(model).values())
 
 
+@checked
 @torch.no_grad()
 def prox_l1_(model: nn.Module, threshold: float) -> nn.Module:
     """Soft-threshold every conv/linear weight in place (the proximal step of ``l1``)."""
@@ -229,6 +233,7 @@ def _scale_member(t: Tensor, m: Member, scale: Tensor) -> None:
     t.mul_(scale.reshape(shape))
 
 
+@checked
 @torch.no_grad()
 def prox_group_(model: nn.Module, kind: str, threshold: float) -> nn.Module:
     """Group soft-thresholding of every group of ``kind`` in place (the proximal step of ``group_lasso``)."""
@@ -241,6 +246,7 @@ def prox_group_(model: nn.Module, kind: str, threshold: float) -> nn.Module:
     return model
 
 
+@checked
 @torch.no_grad()
 def zero_groups_(model: nn.Module, kind: str, threshold: float, *, relative: bool = False) -> dict[str, int]:
     """Zero every group of ``kind`` whose L2 norm is at most ``threshold``; returns zeroed groups per set.
@@ -263,6 +269,7 @@ def zero_group_fraction(model: nn.Module, kind: str) -> dict[str, float]:
     return {n: float((v == 0).float().mean()) for n, v in group_norms(model, kind).items()}
 
 
+@checked
 def exact_zeros(model: nn.Module, layers: Sequence[str] | None = None) -> float:
     """Fraction of conv/linear weights that are exactly 0.0 (not merely small).
 
@@ -274,6 +281,7 @@ def exact_zeros(model: nn.Module, layers: Sequence[str] | None = None) -> float:
     return sum(int((w == 0).sum()) for w in ws) / sum(w.numel() for w in ws)
 
 
+@checked
 def near_zeros(model: nn.Module, tol: float = 1e-3) -> float:
     """Fraction of conv/linear weights with ``|w| < tol``: small, though maybe not zero.
 

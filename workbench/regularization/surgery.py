@@ -20,12 +20,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import checked
 from ..pruning.groups import channel_groups
 from ..pruning.structured import remove_channels
 from ..weights import plain_copy
 from .penalties import group_norms
 
 
+@checked
 def zero_channel_keep(model: nn.Module) -> dict[str, Tensor]:
     """Keep-masks per channel group: False where the channel's filter group or its consumers' inputs are all zero.
 
@@ -42,6 +44,7 @@ def zero_channel_keep(model: nn.Module) -> dict[str, Tensor]:
     return keep
 
 
+@checked
 @torch.no_grad()
 def remove_zero_channels(model: nn.Module) -> nn.Module:
     """A plain copy of ``model`` with every channel that computes nothing physically removed.
@@ -51,11 +54,13 @@ def remove_zero_channels(model: nn.Module) -> nn.Module:
     return remove_channels(plain_copy(model), zero_channel_keep(model))
 
 
+@checked
 def surviving(model: nn.Module) -> dict[str, tuple[int, int]]:
     """Per channel group: ``(channels that compute something, channels in all)``."""
     return {name: (int(k.sum()), k.numel()) for name, k in zero_channel_keep(model).items()}
 
 
+@checked
 def conv_macs(model: nn.Module, input_shape) -> int:
     """Multiply-accumulates of the conv layers alone, per example (Wen et al. count conv FLOPs).
 

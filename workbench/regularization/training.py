@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_fraction, check_int, checked
 from ..pruning.groups import weight_layers
 from ..pruning.masks import keep_masks
 from ..replay import replayable
@@ -110,6 +110,7 @@ class Snapshot:
     exact_zeros: float
 
 
+@checked
 @replayable
 def regularization_path(model: nn.Module, data, regularizer: str, lams: Sequence[float], *,
                         epochs_per_lam: int = 1, lr: float = 1e-3, **train_kwargs) -> list[Snapshot]:
@@ -194,6 +195,7 @@ class SurgeryStep:
             splice.mask.copy_(keep.float())
 
 
+@checked
 def dynamic_surgery(model: nn.Module, data, amount: float, *, num_epochs: int = 4, lr: float = 1e-3, every: int = 20,
                     splice_fraction: float = 0.5, **train_kwargs) -> tuple[nn.Module, SurgeryStep]:
     """Guo et al.'s prune-and-splice at sparsity ``amount``; returns a plain model (zeros written in) and the stats.
@@ -228,6 +230,7 @@ class DropConnect(nn.Module):
         return w * (torch.rand_like(w) >= self.p) / (1 - self.p)
 
 
+@checked
 def train_dropconnect(model: nn.Module, data, p: float, *, num_epochs: int = 3, lr: float = 1e-3,
                       **train_kwargs) -> nn.Module:
     """Train with DropConnect on every conv/linear weight; returns a plain model (the dense weights)."""
@@ -240,6 +243,7 @@ def train_dropconnect(model: nn.Module, data, p: float, *, num_epochs: int = 3, 
     return plain_copy(model).eval()
 
 
+@checked(fits=("model", "X"))
 @torch.no_grad()
 def activation_zeros(model: nn.Module, X: Tensor) -> dict[str, float]:
     """Fraction of exactly-zero outputs of each ReLU module on inputs ``X``."""
@@ -259,6 +263,7 @@ def activation_zeros(model: nn.Module, X: Tensor) -> dict[str, float]:
     return fractions
 
 
+@checked
 def dense_sparse_dense(model: nn.Module, data, amount: float, *, sparse_epochs: int = 2, dense_epochs: int = 1,
                        lr: float = 1e-3, **train_kwargs) -> tuple[nn.Module, nn.Module]:
     """Han et al. (2017)'s DSD from a trained ``model``: prune by magnitude and retrain with masks (sparse),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_int
+from .._checks import check_choice, check_int, checked
 from ..encodings import CODECS
 from ..pruning.groups import weight_layers
 from ..train import evaluate
@@ -24,6 +25,7 @@ from .shared import SharedWeight, share_weights
 from .storage import relative_indices
 
 
+@checked(bits=(1, 32))
 def compression_rate(n: int, bits: int, k: int) -> float:
     """Han et al. (2016)'s rate for ``n`` weights of ``bits`` bits shared by ``k`` centroids.
 
@@ -35,7 +37,8 @@ def compression_rate(n: int, bits: int, k: int) -> float:
     return n * bits / (n * math.log2(k) + k * bits) if k > 1 else n * bits / (k * bits)
 
 
-def rate_check(weight: torch.Tensor, bits_list=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
+@checked
+def rate_check(weight: torch.Tensor, bits_list: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """The formula against the measured bytes of the ``codebook`` codec on one tensor, per bit width."""
     rows = {}
     for b in bits_list:
@@ -45,8 +48,10 @@ def rate_check(weight: torch.Tensor, bits_list=(2, 3, 4, 5, 6, 8)) -> pd.DataFra
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("bits")
 
 
-def compare_inits(model: nn.Module, data, bits_list=(2, 3, 4), *, split: str = "val") -> pd.DataFrame:
+@checked
+def compare_inits(model: nn.Module, data, bits_list: Sequence[int] = (2, 3, 4), *, split: str = "val") -> pd.DataFrame:
     """Accuracy after sharing every layer at each bit width with each initialization (no fine-tuning)."""
+    check_choice("split", split, ("val", "test"))
     X, y = (data.X_val, data.y_val) if split == "val" else (data.X_test, data.y_test)
     rows = {}
     for init in INITS:
@@ -55,7 +60,8 @@ def compare_inits(model: nn.Module, data, bits_list=(2, 3, 4), *, split: str = "
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("initialization")
 
 
-def filler_table(model: nn.Module, widths=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
+@checked
+def filler_table(model: nn.Module, widths: Sequence[int] = (2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     """Per index width: non-zeros, filler entries added, and index bits per non-zero (fixed width)."""
     rows = {}
     pos = [np.flatnonzero(l.weight.detach().reshape(-1).numpy()) for l in weight_layers(model).values()]
@@ -67,6 +73,7 @@ def filler_table(model: nn.Module, widths=(2, 3, 4, 5, 6, 8)) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("index bits")
 
 
+@checked
 def hash_share(model: nn.Module, bits: int, *, seed: int = 0) -> nn.Module:
     """HashedNets-style sharing (Chen et al. 2015): a fixed hash of each position picks its shared value.
 
@@ -90,6 +97,7 @@ def hash_share(model: nn.Module, bits: int, *, seed: int = 0) -> nn.Module:
     return model
 
 
+@checked(bits=(1, 32))
 def compare_rules(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.Series:
     """Validation accuracy of ``model`` shared at ``bits`` (every layer): untrained, and after each update rule."""
     from .shared import RULES, fine_tune_centroids
@@ -102,6 +110,7 @@ def compare_rules(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1,
     return pd.Series(out, name=f"val accuracy, {bits} bits")
 
 
+@checked(bits=(1, 32))
 def compare_hashing(model: nn.Module, data, *, bits: int = 3, num_epochs: int = 1, lr: float = 1e-3) -> pd.DataFrame:
     """k-means against hashed assignment (HashedNets) at the same codebook size, before and after fine-tuning."""
     from .shared import fine_tune_centroids

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked
 
 INITS = ("linear", "density", "random")
 MAX_FIT = 4_096           # k-means fits on at most this many weights (a seeded sample), then assigns all
 
 
+@checked
 def init_centroids(values: np.ndarray, k: int, init: str = "linear", *, seed: int = 0) -> np.ndarray:
     """``k`` starting centroids for ``values`` by ``init`` (``linear``, ``density`` or ``random``), sorted.
 
@@ -60,6 +61,7 @@ def assign(values: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return np.searchsorted(mids, np.asarray(values, dtype=np.float64).ravel(), side="left")
 
 
+@checked
 def kmeans_1d(values: np.ndarray, k: int, init: str = "linear", *, seed: int = 0,
               max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn ``KMeans`` on a 1-D array: ``(sorted centroids, labels)``.
@@ -95,6 +97,7 @@ def kmeans_1d(values: np.ndarray, k: int, init: str = "linear", *, seed: int = 0
     return centroids, assign(values, centroids)
 
 
+@checked
 def share(weights: np.ndarray, bits: int, init: str = "linear", *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Cluster one tensor's weights into at most ``2**bits`` shared values: ``(codebook, index)``.
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
-from .._checks import check_choice, check_fraction, check_int
+from .._checks import check_choice, check_dataset, check_fraction, check_int, check_number, checked
 from ..baselines import get_baseline
 from ..encodings import decoded_model, encode
 from ..pruning.groups import weight_layers
@@ -32,6 +32,7 @@ from .storage import encode_tensor
 STAGES = {"baseline": "fp32", "pruned": "pruned", "+ shared": "pruned_shared", "+ Huffman": "deep_compression"}
 
 
+@checked
 @dataclass(frozen=True)
 class Recipe:
     """How to compress one model; ``amounts`` is the fraction pruned in each conv/linear layer, in order."""
@@ -46,6 +47,12 @@ class Recipe:
     prune_epochs: int = 2               # masked fine-tuning epochs after each pruning step
     share_epochs: int = 2               # centroid fine-tuning epochs (rule "gradient")
     lr: float = 1e-3
+
+    def __post_init__(self):
+        check_choice("init", self.init, INITS)
+        check_number("lr", self.lr, 0.0, low_inclusive=False)
+        for a in self.amounts:
+            check_number("amounts", a, 0.0, 1.0, high_inclusive=False)
 
     def options(self) -> dict:
         """The encoding options (bits) of this recipe."""
@@ -91,6 +98,7 @@ class Run:
     table: pd.DataFrame = field(repr=False)
 
 
+@checked(skip=("data",))
 def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn.Module | None = None) -> Run:
     """Prune, share and Huffman-code baseline ``name``; measure bytes and decoded accuracy at every stage.
 
@@ -99,8 +107,9 @@ def deep_compress(name: str, data, recipe: Recipe | None = None, *, baseline: nn
     """
     recipe = recipe or RECIPES.get(name)
     if recipe is None:
-        raise ValueError(f"no recipe for {name!r}; pass recipe=Recipe(...) (known: {', '.join(RECIPES)})")
+        raise ValueError(f"no recipe for name={name!r}; pass recipe=Recipe(...) (known: {', '.join(RECIPES)})")
     check_choice("init", recipe.init, INITS, what="initialization")
+    check_dataset("data", data)
     base = (baseline if baseline is not None else get_baseline(name)).eval()
     pruned = prune_magnitude(deep_copy(base), data, recipe.amounts, rounds=recipe.prune_rounds,
                              num_epochs=recipe.prune_epochs, lr=recipe.lr)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from .._checks import check_choice, check_int, check_number
+from .._checks import check_choice, check_dataset, check_int, check_number, checked
 from ..pruning.groups import weight_layers
 from ..train import fine_tune
 from ..weights import plain_copy
@@ -32,6 +32,7 @@ from .kmeans import INITS, share
 RULES = ("gradient", "mean")
 
 
+@checked
 def centroid_gradient(grad: Tensor, index: Tensor, k: int) -> Tensor:
     """Each centroid's gradient: the sum of the gradients of the weights assigned to it (scatter-add)."""
     check_int("k", k, 1)
@@ -63,6 +64,7 @@ def layer_bits(model: nn.Module, conv_bits: int, fc_bits: int) -> dict[str, int]
             for name, layer in weight_layers(model).items()}
 
 
+@checked
 def share_weights(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5, init: str = "linear", *,
                   seed: int = 0, cache: dict | None = None) -> nn.Module:
     """Cluster every conv/linear weight of ``model`` (in place) and register :class:`SharedWeight` on it.
@@ -111,6 +113,7 @@ class _MeanWeight(nn.Module):
         return w * self.mask
 
 
+@checked(skip=("data",))
 def fine_tune_centroids(model: nn.Module, data, *, rule: str = "gradient", num_epochs: int = 2, lr: float = 1e-3,
                         **kwargs) -> nn.Module:
     """Fine-tune a shared model (from :func:`share_weights`) and return it as a plain model.
@@ -126,6 +129,7 @@ def fine_tune_centroids(model: nn.Module, data, *, rule: str = "gradient", num_e
     shared = shared_modules(model)
     if not shared:
         raise ValueError("model has no shared weights: call share_weights(model, ...) first")
+    check_dataset("data", data)
     kwargs.setdefault("progress", False)
     if rule == "gradient":
         fine_tune(model, data, num_epochs=num_epochs, lr=lr, **kwargs)

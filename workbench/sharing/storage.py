@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .. import encodings
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, checked, decodes
 from ..encodings import huffman_lengths, pack_bits, unpack_bits
 
 MODES = ("relative", "relative_shared", "relative_huffman")
@@ -50,6 +50,7 @@ LENGTH_BITS = 5                                   # each Huffman code length is 
 # ---------------------------------------------------------------- relative indices
 
 
+@checked(empty_ok=("pos",))
 def relative_indices(pos: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Gaps (1 .. ``2**index_bits``) from the previous entry, and which entries are filler zeros.
 
@@ -71,6 +72,7 @@ def relative_indices(pos: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.n
     return gaps, filler
 
 
+@checked(empty_ok=("gaps", "filler"))
 def positions(gaps: np.ndarray, filler: np.ndarray) -> np.ndarray:
     """Inverse of :func:`relative_indices`: the positions of the real (non-filler) entries."""
     return (np.cumsum(np.asarray(gaps, dtype=np.int64)) - 1)[~np.asarray(filler, dtype=bool)]
@@ -127,6 +129,7 @@ def _codebook(values: np.ndarray, filler: np.ndarray, bits: int) -> tuple[np.nda
     return book, index, exact
 
 
+@checked(empty_ok=("t",))
 def encode_tensor(t: Tensor, mode: str = "relative_huffman", *, conv_bits: int = 8, fc_bits: int = 5,
                   conv_index_bits: int = 8, fc_index_bits: int = 5) -> tuple[dict, bytes, dict]:
     """``(meta, payload, parts)`` of one weight tensor; ``parts`` splits the payload's bytes by ``PARTS``.
@@ -182,6 +185,8 @@ def _framed(mode: str, meta: dict, body: bytes, parts: dict) -> tuple[dict, byte
     return meta, prefix + body, parts
 
 
+@checked
+@decodes("payload")
 def decode_tensor(meta: dict, payload: bytes, shape: tuple, dtype: torch.dtype) -> Tensor:
     """Inverse of :func:`encode_tensor`: ``meta`` names the mode (``{"mode": ...}``); counts come from the payload."""
     mode = meta.get("mode") or next(mo for mo, f in FIELDS.items() if set(f) == set(meta) - {"exact"})
