@@ -59,6 +59,8 @@ _RECORD = "a result record the package fills in (a dataclass of measured values)
 _TRAINS = "trains or times networks for more than a second; its argument checks run before training (tested in its module)"
 _STORED = "loads stored networks or baselines from data/ (seconds); the names it takes are checked by get_baseline"
 EXEMPT = {
+    "workbench.regularization.Candidate": _RECORD,
+    "workbench.regularization.structured_sparsity": _TRAINS, "workbench.regularization.one_shot_magnitude": _TRAINS,
     "workbench.efficient.matched_budget": _TRAINS,
     "workbench.Dataset": _RECORD, "workbench.Latency": _RECORD, "workbench.Measurement": _RECORD,
     "workbench.distillation.Comparison": _RECORD, "workbench.distillation.OmittedClass": _RECORD,
@@ -300,9 +302,19 @@ def _shared_model():
     return share_weights(model("lenet300"), 3, 3)
 
 
+def _candidates() -> list:
+    from workbench.regularization import Candidate
+
+    return [Candidate(0.0, None, 0.0, 0.98), Candidate(0.1, None, 0.6, 0.975)]
+
+
 # per function: valid keyword arguments (factories) that replace or add to the defaults above
 OVERRIDES: dict[str, dict[str, Callable[[], Any]]] = {
     "workbench.baseline_info": {"model": lambda: "lenet5"},
+    "workbench.regularization.choose": {"candidates": lambda: _candidates(), "base_val": lambda: 0.98},
+    "workbench.regularization.candidates_table": {"candidates": lambda: _candidates()},
+    "workbench.regularization.structured_sparsity": {"baseline": lambda: model("lenet5"), "lams": lambda: [0.0, 0.1]},
+    "workbench.regularization.one_shot_magnitude": {"baseline": lambda: model("lenet300"), "amount": lambda: 0.9},
     "workbench.efficient.matched_budget": {"designed": lambda: model("lenet5"), "full": lambda: model("lenet5")},
     "workbench.efficient.prune_to_macs": {"model": lambda: model("lenet5"), "macs": lambda: 200_000, "steps": lambda: 4},
     "workbench.replay.replayable": {"fn": lambda: abs},

@@ -297,3 +297,109 @@ def test_dense_sparse_dense_ends_dense():
     sparse, dense = rg.dense_sparse_dense(deep_copy(wb.get_baseline("lenet300")), ds, 0.9, sparse_epochs=1,
                                           dense_epochs=1)
     assert rg.exact_zeros(sparse) == pytest.approx(0.9, abs=1e-3) and rg.exact_zeros(dense) < rg.exact_zeros(sparse) / 2
+
+
+# ---------------------------------------------------------------- recipes: conv-filter groups, choosing λ, DNS
+
+
+def test_conv_filter_groups_are_the_convs_outputs():
+    lenet = wb.build("lenet5")
+    assert [(s.name, [m.path for m in s.members]) for s in rg.group_sets(lenet, "conv-filter")] == [
+        ("features.0", ["features.0.weight", "features.0.bias"]), ("features.3", ["features.3.weight", "features.3.bias"])]
+    vgg = wb.build("vgg")                          # BatchNorm follows each conv: its scale and shift set the output
+    assert [m.path for s in rg.group_sets(vgg, "conv-filter") for m in s.members][:2] == [
+        "features.1.weight", "features.1.bias"]
+    with pytest.raises(ValueError, match="kind 'conv-filter'"):
+        rg.group_sets(wb.build("lenet300"), "conv-filter")
+
+
+def test_a_channel_whose_batchnorm_is_zero_is_removed_exactly():
+    model = _randomize(wb.build("vgg"), seed=4)
+    with torch.no_grad():
+        model.features[5].weight[[3, 7]] = 0.0      # BN scale and shift zero: the channel outputs relu(0) = 0
+        model.features[5].bias[[3, 7]] = 0.0
+        model.features[5].bias[9] = 0.0             # scale alone nonzero: the channel still computes
+    keep = rg.zero_channel_keep(model)["features.4"]
+    assert (~keep).nonzero().flatten().tolist() == [3, 7]
+    small = rg.remove_zero_channels(model)
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert small.config["channels"] == (32, 62, 128) and torch.allclose(small(x), model(x), atol=1e-5)
+
+
+def test_choose_takes_the_largest_cut_within_the_tolerance():
+    C = rg.Candidate
+    cands = [C(0.0, None, 0.0, 0.980), C(0.1, None, 0.6, 0.972), C(0.2, None, 0.8, 0.967), C(0.3, None, 0.9, 0.90)]
+    assert rg.choose(cands, base_val=0.978).lam == 0.1           # 0.967 is 1.1 pp short: just outside 1 pp
+    assert rg.choose(cands, base_val=0.978, tolerance=0.01).lam == 0.1
+    assert rg.choose(cands, base_val=0.975).lam == 0.2           # now within 1 pp, and the larger cut
+    assert rg.choose(cands, base_val=0.975, tolerance=0.1).lam == 0.3
+    tie = [C(0.2, None, 0.8, 0.970), C(0.25, None, 0.8, 0.975)]
+    assert rg.choose(tie, base_val=0.975).lam == 0.25            # same cut: the more accurate
+    assert rg.choose([C(0.1, None, 0.5, 0.5), C(0.2, None, 0.7, 0.6)], base_val=0.98).lam == 0.2   # none within
+    with pytest.raises(ValueError, match="candidates"):
+        rg.choose([], base_val=0.9)
+    with pytest.raises(ValueError, match="tolerance"):
+        rg.choose(cands, base_val=0.9, tolerance=-0.01)
+
+
+@pytest.mark.slow
+def test_structured_sparsity_chooses_among_removed_and_fine_tuned_snapshots():
+    ds = wb.load()
+    base = wb.get_baseline("lenet5")
+    path, cands, chosen = rg.structured_sparsity(base, ds, [0.0, 0.3], epochs_per_lam=1, ft_epochs=1)
+    assert [c.lam for c in cands] == [0.0, 0.3] and chosen in cands
+    strong = cands[1]
+    assert strong.conv_mac_cut == pytest.approx(1 - rg.conv_macs(strong.model, ds.input_shape)
+                                                  / rg.conv_macs(base, ds.input_shape))
+    assert strong.conv_mac_cut > 0.3 and cands[0].conv_mac_cut == 0.0
+    assert strong.val_acc == pytest.approx(wb.evaluate(strong.model, ds.X_val, ds.y_val))
+    assert chosen is rg.choose(cands, wb.evaluate(base, ds.X_val, ds.y_val))
+    with pytest.raises(ValueError, match="regularizer"):
+        rg.structured_sparsity(base, ds, [0.0], regularizer="l1-prox")
+
+
+def _surgery_on_a_line(amount=0.5, **kw):
+    layer = torch.nn.Sequential(torch.nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        layer[0].weight.copy_(torch.tensor([[1.0, 0.1, 2.0, 0.2]]))
+    return layer, rg.training.SurgeryStep(layer, amount, every=1, **kw)
+
+
+def test_dns_splices_back_a_weight_that_grows_and_prunes_one_that_shrinks():
+    model, surgery = _surgery_on_a_line(stop=10, band=0.1)
+    splice = model[0].parametrizations.weight[0]
+    assert splice.mask.tolist() == [[1.0, 0.0, 1.0, 0.0]]        # the two smallest go
+    with torch.no_grad():
+        model[0].parametrizations.weight.original.copy_(torch.tensor([[1.0, 3.0, 2.0, 0.2]]))  # a pruned one grows
+    surgery(model, 1)
+    assert splice.mask.tolist() == [[0.0, 1.0, 1.0, 0.0]] and surgery.spliced == 1 and surgery.pruned == 1
+    assert model[0].weight.tolist() == [[0.0, 3.0, 2.0, 0.0]]    # its grown magnitude is used again
+
+
+def test_dns_hysteresis_keeps_weights_inside_the_band():
+    model, surgery = _surgery_on_a_line(stop=10, band=0.5)
+    with torch.no_grad():                                        # pruned 0.2 passes kept 1.0, but not by 1.5×
+        model[0].parametrizations.weight.original.copy_(torch.tensor([[1.0, 0.1, 2.0, 1.2]]))
+    surgery(model, 1)
+    assert model[0].parametrizations.weight[0].mask.tolist() == [[1.0, 0.0, 1.0, 0.0]] and surgery.spliced == 0
+    surgery(model, 10)                                           # the last update: exact global threshold
+    assert model[0].parametrizations.weight[0].mask.tolist() == [[0.0, 0.0, 1.0, 1.0]]
+
+
+def test_dns_gradual_schedule_ramps_to_the_sparsity():
+    model, surgery = _surgery_on_a_line(0.75, stop=100, ramp=100)
+    targets = [surgery.target(s) for s in (0, 25, 50, 100, 200)]
+    assert targets[0] == 0.0 and targets[-2] == targets[-1] == 0.75
+    assert targets == sorted(targets) and targets[1] == pytest.approx(0.75 * (1 - 0.75 ** 3))
+    assert model[0].parametrizations.weight[0].mask.all()       # starts dense
+
+
+@pytest.mark.slow
+def test_one_shot_and_dns_reach_the_same_sparsity_with_the_same_budget():
+    ds = wb.load()
+    base = wb.get_baseline("lenet300")
+    one = rg.one_shot_magnitude(base, ds, 0.95, num_epochs=1)
+    dns, surgery = rg.dynamic_surgery(deep_copy(base), ds, 0.95, num_epochs=1, splice_fraction=0.3, progress=False)
+    assert rg.exact_zeros(one) == pytest.approx(0.95, abs=1e-3) == rg.exact_zeros(dns)
+    assert not torch.nn.utils.parametrize.is_parametrized(one.classifier[1]) and surgery.pruned > 0

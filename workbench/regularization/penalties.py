@@ -18,7 +18,10 @@ The group kinds, for a conv weight ``(out, in, kh, kw)``:
   (so a zeroed filter outputs exactly 0 and can be removed);
 - ``channel``: one input channel of the *next* layer, across all its filters;
 - ``shape``: one ``(in, kh, kw)`` position across all filters of a conv;
-- ``depth``: a whole residual branch of a ResNet block (the block becomes its shortcut).
+- ``depth``: a whole residual branch of a ResNet block (the block becomes its shortcut);
+- ``conv-filter``: the filters of the conv layers alone (Wen et al. regularize LeNet's convs;
+  the classifier's hidden neurons are left alone); where BatchNorm follows a conv, the group
+  is the BN scale and shift, which set the channel's output (the conv is scale-invariant).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_number, checked
 from ..pruning.groups import channel_groups, names_to_module, weight_layers
 
-GROUP_KINDS = ("filter", "channel", "shape", "depth")
+GROUP_KINDS = ("filter", "channel", "shape", "depth", "conv-filter")
 
 
 def check_lam(name: str, value) -> float:
@@ -149,6 +152,12 @@ def group_sets(model: nn.Module, kind: str) -> list[GroupSet]:
     [('features.0', 6), ('features.3', 16), ('classifier.1', 120), ('classifier.3', 84)]
     """
     check_choice("kind", kind, GROUP_KINDS, what="group kind")
+    if kind == "conv-filter":
+        sets = [s for s, g in zip(output_sets(model), channel_groups(model))
+                if all(isinstance(names_to_module(model, p), nn.Conv2d) for p in g.producers)]
+        if not sets:
+            raise ValueError("kind 'conv-filter' needs conv layers: this model has no conv filter to regularize")
+        return sets
     if kind == "depth":
         blocks = [(n, b) for n, b in model.named_modules() if all(hasattr(b, a) for a in ("conv1", "bn1", "conv2", "bn2"))]
         if not blocks:
@@ -171,6 +180,18 @@ def group_sets(model: nn.Module, kind: str) -> list[GroupSet]:
             members = [Member(f"{c}.weight", (1,), g.factor) for c in g.consumers]
             if any(names_to_module(model, c).weight.shape[1] != g.channels * g.factor for c in g.consumers):
                 raise ValueError("kind 'channel' needs plain consumers of every channel (no depthwise conv)")
+        sets.append(GroupSet(g.name, g.channels, tuple(members)))
+    return sets
+
+
+def output_sets(model: nn.Module) -> list[GroupSet]:
+    """Per channel group, the parameters that set each channel's final value: the BatchNorm scale and
+    shift where a norm follows (the conv before it is scale-invariant, Liu et al. 2017), else the
+    filter's weight and bias. A channel whose group is all zero outputs exactly 0."""
+    sets = []
+    for g in channel_groups(model):
+        members = [Member(f"{p}.{a}", (0,)) for p in (g.norms or g.producers) for a in ("weight", "bias")
+                   if getattr(names_to_module(model, p), a, None) is not None]
         sets.append(GroupSet(g.name, g.channels, tuple(members)))
     return sets
 

@@ -24,20 +24,22 @@ from .._checks import checked
 from ..pruning.groups import channel_groups
 from ..pruning.structured import remove_channels
 from ..weights import plain_copy
-from .penalties import group_norms
+from .penalties import _set_matrix, group_norms, output_sets
 
 
 @checked
 def zero_channel_keep(model: nn.Module) -> dict[str, Tensor]:
-    """Keep-masks per channel group: False where the channel's filter group or its consumers' inputs are all zero.
+    """Keep-masks per channel group: False where the channel's filter group, its BatchNorm scale and shift
+    (the channel then outputs 0) or its consumers' inputs are all zero.
 
     At least one channel of each group is kept (a layer with no channel would cut the network).
     """
     model = plain_copy(model)
     filters, channels = group_norms(model, "filter"), group_norms(model, "channel")
+    outputs = {s.name: torch.linalg.vector_norm(_set_matrix(model, s), dim=1) for s in output_sets(model)}
     keep = {}
     for g in channel_groups(model):
-        k = (filters[g.name] > 0) & (channels[g.name] > 0)
+        k = (filters[g.name] > 0) & (channels[g.name] > 0) & (outputs[g.name] > 0)
         if not k.any():
             k[0] = True
         keep[g.name] = k.detach()

@@ -38,6 +38,7 @@ REGULARIZERS = {
     "group-channel": "group lasso on the next layer's input channels, proximal",
     "group-shape": "group lasso on conv kernel positions, proximal",
     "group-depth": "group lasso on whole residual branches, proximal",
+    "group-conv-filter": "group lasso on conv filters only (classifier neurons untouched), proximal",
     "activation-l1": "λ·mean|a| of every post-ReLU activation added to the loss",
 }
 
@@ -151,28 +152,38 @@ class Splice(nn.Module):
 
 
 class SurgeryStep:
-    """``on_step`` for DNS: every ``every`` steps up to step ``stop``, re-mask the smallest ``amount`` of |w|
+    """``on_step`` for DNS: every ``every`` steps up to step ``stop``, re-mask the smallest weights by |w|
     (one global threshold); after ``stop`` the mask stays, and the survivors settle.
+
+    ``ramp`` (steps): the sparsity rises as ``amount·(1 − (1 − step/ramp)³)`` (Zhu & Gupta's gradual
+    schedule) instead of starting at ``amount``, so the network adapts while weights leave.
     """
 
     def __init__(self, model: nn.Module, amount: float, *, every: int = 20, stop: int | None = None,
-                 band: float = 0.1):
+                 band: float = 0.1, ramp: int | None = None):
         self.amount = check_fraction("amount", amount, high_inclusive=False)
         self.band = check_fraction("band", band)
         self.every = check_int("every", every, 1)
         self.stop = None if stop is None else check_int("stop", stop, 0)
+        self.ramp = None if ramp is None else check_int("ramp", ramp, 1)
         self.pruned = self.spliced = 0          # weights masked / brought back over the run
         self.layers = weight_layers(model)
-        masks = self._masks()
+        masks = self._masks(self.target(0))
         for name, layer in self.layers.items():
             parametrize.register_parametrization(layer, "weight", Splice(masks[name]))
 
-    def _masks(self, exact: bool = True) -> dict[str, Tensor]:
-        """Keep-masks at the global threshold t; between updates, with Guo et al.'s two thresholds:
-        a kept weight goes below ``t·(1 − band)``, a pruned one returns above ``t·(1 + band)``."""
+    def target(self, step: int) -> float:
+        """The sparsity the mask aims at after ``step`` optimiser steps."""
+        if self.ramp is None:
+            return self.amount
+        return self.amount * (1 - (1 - min(step / self.ramp, 1.0)) ** 3)
+
+    def _masks(self, amount: float, exact: bool = True) -> dict[str, Tensor]:
+        """Keep-masks at the global threshold t for ``amount``; between updates, with Guo et al.'s two
+        thresholds: a kept weight goes below ``t·(1 − band)``, a pruned one returns above ``t·(1 + band)``."""
         dense = {n: (m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight)
                  for n, m in self.layers.items()}
-        exact_masks = keep_masks({n: w.detach().abs() for n, w in dense.items()}, self.amount, "global", min_keep=1)
+        exact_masks = keep_masks({n: w.detach().abs() for n, w in dense.items()}, amount, "global", min_keep=1)
         if exact or not parametrize.is_parametrized(next(iter(self.layers.values())), "weight"):
             return exact_masks
         t = min(float(w.detach().abs()[exact_masks[n]].min()) for n, w in dense.items() if exact_masks[n].any())
@@ -187,7 +198,7 @@ class SurgeryStep:
         if step % self.every or (self.stop is not None and step > self.stop):
             return
         final = self.stop is not None and step + self.every > self.stop     # the last update: exact sparsity
-        for name, keep in self._masks(exact=final).items():
+        for name, keep in self._masks(self.amount if final else self.target(step), exact=final).items():
             splice = self.layers[name].parametrizations.weight[0]
             old = splice.mask.bool()
             self.spliced += int((keep & ~old).sum())
@@ -196,19 +207,22 @@ class SurgeryStep:
 
 
 @checked
-def dynamic_surgery(model: nn.Module, data, amount: float, *, num_epochs: int = 4, lr: float = 1e-3, every: int = 20,
-                    splice_fraction: float = 0.5, **train_kwargs) -> tuple[nn.Module, SurgeryStep]:
+def dynamic_surgery(model: nn.Module, data, amount: float, *, num_epochs: int = 4, lr: float = 1e-3, every: int = 5,
+                    splice_fraction: float = 0.3, gradual: bool = True, band: float = 0.1,
+                    **train_kwargs) -> tuple[nn.Module, SurgeryStep]:
     """Guo et al.'s prune-and-splice at sparsity ``amount``; returns a plain model (zeros written in) and the stats.
 
     The mask moves during the first ``splice_fraction`` of the steps (Guo et al. make mask updates
-    ever rarer as training goes on); the rest of the run trains the survivors under a fixed mask.
+    ever rarer as training goes on), with the sparsity ramped up over that phase when ``gradual``;
+    the rest of the run trains the survivors under the final, fixed mask (a masked fine-tune).
     """
     from ..weights import plain_copy
 
     check_int("num_epochs", num_epochs, 1)
     check_fraction("splice_fraction", splice_fraction)
     steps = num_epochs * len(data.loader("train", batch_size=train_kwargs.get("batch_size", 64)))
-    surgery = SurgeryStep(model, amount, every=every, stop=round(splice_fraction * steps))
+    stop = max(1, round(splice_fraction * steps))
+    surgery = SurgeryStep(model, amount, every=every, stop=stop, band=band, ramp=stop if gradual else None)
     train_kwargs.setdefault("desc", f"DNS {amount:.0%}")
     train(model, data, num_epochs=num_epochs, lr=lr, on_step=surgery, **train_kwargs)
     return plain_copy(model).eval(), surgery
