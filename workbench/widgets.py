@@ -195,11 +195,19 @@ class TrainingMonitor:
         self.label = widgets.HTML(value="")
         self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
                                          layout=widgets.Layout(width="420px"))
-        self.figure = live_figure(title, ["training loss", "val accuracy"], height=240)
-        self.widget = widgets.VBox([widgets.HBox([self.bar, self.label]), self.figure],
-                                   layout=widgets.Layout(display="none"))
+        self.title, self._figure = title, None
+        self.widget = widgets.VBox([widgets.HBox([self.bar, self.label])], layout=widgets.Layout(display="none"))
         self.total, self.done, self.desc = 0, 0, ""
         self.epochs: list[dict] = []
+
+    @property
+    def figure(self):
+        """The live curves, built on first use: each plotly figure costs a page about a second in the browser
+        (its JavaScript is evaluated once per figure), and most panels never train."""
+        if self._figure is None:
+            self._figure = live_figure(self.title, ["training loss", "val accuracy"], height=240)
+            self.widget.children = (*self.widget.children, self._figure)
+        return self._figure
 
     def start(self, total_steps: int, desc: str) -> None:
         self.total, self.done, self.desc, self.epochs = max(1, total_steps), 0, desc, []

@@ -71,14 +71,25 @@ class SensitivityPanel:
         self.button = widgets.Button(description="sensitivity", icon="line-chart",
                                      tooltip="prune each layer alone at nine amounts (validation accuracy)")
         self.button.on_click(lambda _: self._guarded(self.compute))
-        self.figure = go.FigureWidget(layout=dict(
-            title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, autosize=True,
-            xaxis_title="amount pruned in that layer", yaxis_title="accuracy (%)",
-            margin=dict(l=40, r=20, t=50, b=40)))
-        self.widget = widgets.VBox([widgets.HBox([self.button, self.status]), self.figure])
+        self._figure = None                 # built when the first curves are measured (see ``figure``)
+        self.widget = widgets.VBox([widgets.HBox([self.button, self.status])])
         for name in ("amount", "criterion", "structure"):
             explorer.controls[name].observe(lambda _: self._guarded(self.redraw), names="value")
         self.redraw()
+
+    @property
+    def figure(self):
+        """The curves' figure, built on first use: every plotly figure costs the page about a second in the
+        browser (its JavaScript is evaluated once per figure), and many readers never press the button."""
+        import plotly.graph_objects as go
+
+        if self._figure is None:
+            self._figure = go.FigureWidget(layout=dict(
+                title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, autosize=True,
+                xaxis_title="amount pruned in that layer", yaxis_title="accuracy (%)",
+                margin=dict(l=40, r=20, t=50, b=40)))
+            self.widget.children = (*self.widget.children, self._figure)
+        return self._figure
 
     def _key(self) -> tuple[str, str]:
         p = self.explorer.params
@@ -100,6 +111,10 @@ class SensitivityPanel:
 
         key = self._key()
         curves = self.curves.get(key)
+        if curves is None and self._figure is None:
+            self.status.value = (f"press <b>sensitivity</b> to measure the curves for "
+                                 f"{html.escape(key[0])}, {html.escape(key[1])}")
+            return
         with self.figure.batch_update():
             self.figure.data = ()
             self.figure.layout.shapes = ()

@@ -66,7 +66,8 @@ class QuantExplorer:
         button = widgets.Button(description="compare", icon="balance-scale",
                                 tooltip="time fp32 / fake-quant / real int8 (a few seconds)")
         button.on_click(lambda _: self._guarded(self.compare))
-        self.comparison_figure = self._make_comparison_figure()
+        self._comparison_figure = None      # built on the first comparison (see ``comparison_figure``)
+        self._comparison_box = widgets.HBox([self.comparison], layout=panel_layout())
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
         self.layer.observe(self._on_change, names="value")
@@ -75,7 +76,7 @@ class QuantExplorer:
             self.explorer.panel,
             widgets.HBox([self.layer]), self.histogram,
             widgets.HBox([button, self.compare_status]),
-            widgets.HBox([self.comparison, self.comparison_figure], layout=panel_layout()),
+            self._comparison_box,
         ])
 
     # ------------------------------------------------------------------ state
@@ -187,6 +188,15 @@ class QuantExplorer:
             fig.layout.title.text = h["title"]          # keeps the smaller title font
 
     # ------------------------------------------------------------------ comparison
+    @property
+    def comparison_figure(self):
+        """The comparison's bar charts, built on first use: every plotly figure costs the page about a second
+        in the browser (its JavaScript is evaluated once per figure), and most moves never compare."""
+        if self._comparison_figure is None:
+            self._comparison_figure = self._make_comparison_figure()
+            self._comparison_box.children = (*self._comparison_box.children, self._comparison_figure)
+        return self._comparison_figure
+
     def _make_comparison_figure(self):
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
