@@ -89,9 +89,10 @@ def _sharing_explorer(ds):
 def _regularization_explorer(ds):
     from workbench import regularization as rg
 
-    path = rg.regularization_path(wb.get_baseline("lenet5"), ds, "group-filter", [0.0, 0.05, 0.1, 0.2, 0.3],
-                                  lr=0.02, optimizer="sgd")         # notebook 02's path (trained once)
-    ex = rg.make_explorer(ds, path=path)
+    lams = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]                    # notebook 02's path (trained once)
+    path = rg.regularization_path(wb.get_baseline("lenet5"), ds, "group-conv-filter", lams, epochs_per_lam=2,
+                                  lr=0.02, optimizer="sgd")
+    ex = rg.make_explorer(ds, path=path, regularizer="group-conv-filter")
     moves = [("threshold", v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)]
     moves += [("lam", 0.1)] + [("threshold", v) for v in (0.125, 0.225, 0.325)]
     return ex, moves
