@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import lectures  # noqa: E402
-from browser_support import (CHROMIUM, CONTROL_VALUE, PROBE, SETTLED, control_keys,  # noqa: E402
-                             control_value, free_port, launch, serve)
+from browser_support import (CHROMIUM, PROBE, SETTLED, control_keys, free_port, launch,  # noqa: E402
+                             press, serve)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MOVE_GOAL_MS, READY_GOAL_S = 250, 10
@@ -71,13 +71,7 @@ def _one_move(page, control, key: str, timeout_ms: int) -> dict | str | None:
     """Press ``key`` on ``control``: the browser-measured times, "end" if the control cannot move
     that way, or None if the report table did not change (a setting measured before, or none)."""
     page.evaluate(WATCH)
-    before = control_value(control)
-    control.focus()
-    page.keyboard.press(key)
-    try:
-        page.wait_for_function(f"([e, before]) => ({CONTROL_VALUE})(e) !== before",
-                               arg=[control.element_handle(), before], timeout=2_000)
-    except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the end of its range
+    if not press(page, control, key, timeout_ms=2_000):
         return "end"
     try:
         page.wait_for_function("() => window.__wb.complete > 0", timeout=timeout_ms, polling=20)

@@ -62,6 +62,20 @@ def control_value(control) -> str:
     return control.evaluate(CONTROL_VALUE)
 
 
+def press(page, control, key: str, timeout_ms: int = 3_000) -> bool:
+    """Focus ``control``, press ``key``, and return whether the control took it (its shown value changed
+    within ``timeout_ms``); False at the end of its range."""
+    before = control_value(control)
+    control.focus()
+    page.keyboard.press(key)
+    try:
+        page.wait_for_function(f"([e, before]) => ({CONTROL_VALUE})(e) !== before",
+                               arg=[control.element_handle(), before], timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 - Playwright's TimeoutError
+        return False
+    return True
+
+
 def control_keys(control) -> tuple[str, str]:
     """The keys that move ``control`` forward, then back."""
     return ("ArrowDown", "ArrowUp") if control.evaluate("e => e.tagName") == "SELECT" else ("ArrowRight", "ArrowLeft")

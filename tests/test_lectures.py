@@ -18,8 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_support import (ARTIFACTS, CHROMIUM, CONTROL_VALUE, PROBE, SETTLED, control_keys, control_value,
-                             free_port, launch, serve)
+from browser_support import ARTIFACTS, CHROMIUM, PROBE, SETTLED, control_keys, free_port, launch, press, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -145,17 +144,7 @@ def move_every_control(page, *, expect_table: bool) -> int:
         if not control.is_visible() or control.is_disabled():
             continue
         table = page.evaluate(_TABLE)
-        for key in control_keys(control):
-            before = control_value(control)
-            control.focus()
-            page.keyboard.press(key)
-            try:
-                page.wait_for_function(f"([e, before]) => ({CONTROL_VALUE})(e) !== before",
-                                       arg=[control.element_handle(), before], timeout=3_000)
-                break
-            except Exception:  # noqa: BLE001 - Playwright's TimeoutError: at the end of its range, go back
-                continue
-        else:
+        if not any(press(page, control, key) for key in control_keys(control)):   # at its end: back
             raise AssertionError(f"{page.url}: a control took neither key {control_keys(control)}")
         page.wait_for_function(SETTLED, timeout=120_000, polling=100)
         assert page.locator(".widget-html-content", has_text="Traceback").count() == 0, page.url
