@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import checked
-from .weights import effective_state_dict, weight_tensors
+from .weights import weight_tensors
 
 
 @checked

@@ -63,7 +63,6 @@ class SensitivityPanel:
     """Per-layer sensitivity curves for the explorer's current criterion and structure (on demand)."""
 
     def __init__(self, explorer: Explorer, pruner: Pruner, data, amounts=DEFAULT_AMOUNTS):
-        import plotly.graph_objects as go
 
         self.explorer, self.pruner, self.data, self.amounts = explorer, pruner, data, tuple(amounts)
         self.curves: dict[tuple[str, str], object] = {}
