@@ -58,6 +58,16 @@ CONTROL_VALUE = ("(e) => e.tagName === 'SELECT' ? e.value : "
                  "(e.closest('.widget-slider').querySelector('.widget-readout') || e).innerText")
 
 
+# The titles of plotly figures on the page that draw no data point and show no hint saying what
+# fills them (an empty list when every figure shows something): a panel shows its first setting
+# when it opens, or, if it trains on a button, says so in its empty plots (explorer_figure.HINTS).
+EMPTY_FIGURES = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(gd => !(gd.data || []).some(t => ['x', 'y', 'z', 'values'].some(k => t[k] && t[k].length > 0)))
+  .filter(gd => !((gd.layout || {}).annotations || []).some(a => (a.name || '').startsWith('hint')
+                                                               && a.visible !== false && a.text))
+  .map(gd => (gd.layout && gd.layout.title && gd.layout.title.text) || '(untitled)')"""
+
+
 def control_value(control) -> str:
     return control.evaluate(CONTROL_VALUE)
 

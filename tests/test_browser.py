@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ARTIFACTS, CHROMIUM, ROOT, free_port, lab_command, launch, serve
+from browser_support import ARTIFACTS, CHROMIUM, EMPTY_FIGURES, ROOT, free_port, lab_command, launch, serve
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package")]
@@ -81,6 +81,7 @@ def test_run_all_then_move_the_slider(lab):
         panel = page.locator(".js-plotly-plot >> visible=true").first   # the monitor's plot is hidden
         panel.scroll_into_view_if_needed()
         expect(panel).to_be_visible(timeout=30_000)
+        assert page.evaluate(EMPTY_FIGURES) == [], "the explorer's figures were drawn empty"
         table = page.locator(".widget-html-content", has_text="size ratio").first
         table.scroll_into_view_if_needed()                  # the notebook renders only what is near the view
         expect(table).to_contain_text("latency", timeout=30_000)

@@ -18,7 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser_support import ARTIFACTS, CHROMIUM, PROBE, SETTLED, control_keys, free_port, launch, press, serve
+from browser_support import (ARTIFACTS, CHROMIUM, EMPTY_FIGURES, PROBE, SETTLED, control_keys, free_port, launch,
+                             press, serve)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -113,6 +114,8 @@ def test_every_lecture_page_renders_and_answers(voila):
             assert page.get_by_text("Error displaying widget").count() == 0
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                 has_text="Traceback").count() == 0
+            page.wait_for_timeout(1_000)                    # the panel's figures render after its table
+            assert page.evaluate(EMPTY_FIGURES) == [], f"{page_path.name}: figures drawn empty"
             trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
             moved = move_every_control(page, expect_table=not trains)
             assert moved, f"{page_path.name}: no slider or dropdown answered the keyboard"

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,44 @@ def test_matplotlib_helpers_draw_at_most_900_px(ds, make):
         assert fig.get_size_inches()[0] * DPI <= MAX_FIGURE_PX
     finally:
         plt.close(fig)
+
+
+# ---------------------------------------------------------------- the first setting reaches the browser
+
+def test_a_figure_changed_before_display_is_sent_as_changed():
+    """Plotly's change messages reach only existing views: a panel that draws its first setting
+    before it is displayed must copy that setting into the widget state, or the page shows
+    the figure as built (empty)."""
+    import ipywidgets as widgets
+    import plotly.graph_objects as go
+
+    from workbench.widgets import panel_bundle, sync_figures
+
+    fig = go.FigureWidget(go.Figure(go.Heatmap(z=[[0.0]])))
+    with fig.batch_update():
+        fig.data[0].z = [[1.0, 2.0], [3.0, 4.0]]
+        fig.layout.title = "after"
+    assert np.asarray(fig._widget_data[0]["z"]).tolist() == [[0.0]]     # the stale state plotly alone sends
+    panel = widgets.VBox([widgets.HBox([widgets.HTML("table"), fig])])
+    bundle = panel_bundle(panel, "a panel")
+    assert bundle["text/plain"] == "a panel" and "application/vnd.jupyter.widget-view+json" in bundle
+    assert np.asarray(fig._widget_data[0]["z"]).tolist() == [[1.0, 2.0], [3.0, 4.0]], fig._widget_data
+    assert fig._widget_layout["title"]["text"] == "after"
+    assert sync_figures(panel) == 1 and sync_figures(widgets.VBox([fig, widgets.VBox([fig])])) == 2
+
+
+def test_every_explorer_shows_its_first_setting(ds):
+    """The explorers draw their first setting in the constructor; displaying them sends it."""
+    from workbench.dynamic import EarlyExitNet
+    from workbench.dynamic.explorer import DynamicExplorer
+    from workbench.pruning import make_explorer as pruning_explorer
+
+    pr = pruning_explorer("lenet300", ds, latency="off")
+    dy = DynamicExplorer(EarlyExitNet(channels=(4, 8, 8)), ds, sample=2, rounds=1)
+    def points(traces) -> int:
+        return sum(np.asarray(t[k]).size for t in traces for k in ("x", "y", "z") if t.get(k) is not None)
+
+    figures = (pr.figure, dy.curve, dy.gallery)
+    assert all(points(fig._widget_data) < points(fig._data) for fig in figures)   # drawn after being built
+    pr._repr_mimebundle_(), dy._repr_mimebundle_()
+    assert all(points(fig._widget_data) == points(fig._data) > 0 for fig in figures)

@@ -279,11 +279,15 @@ def test_explorer_moves_and_trains(ds):
     high = lab.set(log2_scale=16)["activations underflow"]
     assert high < low
     assert lab.set(format="bf16")["activations underflow"] == 0
+    def hint_shown() -> bool:
+        return next(a.visible for a in lab.losses.layout.annotations if a.name == "hint loss") is not False
+
+    assert hint_shown()                               # the empty loss plot says which button fills it
     lab.train(precision="bf16", scaling="none")
     lab.train(precision="fp16", scaling="dynamic")
-    assert len(lab.runs) == 2 and len(lab.losses.data) == 2 and len(lab.runs[1].losses) == 4
+    assert len(lab.runs) == 2 and len(lab.losses.data) == 2 and len(lab.runs[1].losses) == 4 and not hint_shown()
     lab.clear_runs()
-    assert not lab.runs and not lab.losses.data and not lab.errors
+    assert not lab.runs and not lab.losses.data and not lab.errors and hint_shown()
     with pytest.raises(ValueError, match="params"):
         lab.set(bits=3)
 

@@ -57,7 +57,7 @@ from .latency import Latency
 from .measure import Encoding, Measurement, measure_static
 from .metrics import count_macs
 from .weights import deep_copy
-from .widgets import PLACEHOLDER, Slider, TrainingMonitor, error_html, message_box, panel_layout
+from .widgets import PLACEHOLDER, Slider, TrainingMonitor, error_html, message_box, panel_bundle, panel_layout
 
 LATENCY_MODES = ("quick", "button", "off")
 RUN_MODES = ("auto", "button")
@@ -344,9 +344,7 @@ class Explorer(TimingMixin):
         return table_html(self, point)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = PLACEHOLDER
-        return bundle
+        return panel_bundle(self.panel, PLACEHOLDER, **kwargs)
 
 
 def _with(m: Measurement, latency: dict) -> Measurement:

@@ -137,6 +137,43 @@ def _readout(step: float) -> str:
     return f".{min(decimals, 4)}f"
 
 
+def sync_figures(widget: widgets.Widget) -> int:
+    """Copy the current data and layout of every plotly ``FigureWidget`` inside ``widget`` into
+    its widget state; return how many figures there were.
+
+    Plotly sends a change to a figure as a message to the views that exist; a panel
+    that draws its first setting before it is displayed has no view yet, so the
+    browser would draw the figure as it was built (empty). Plotly copies the state
+    itself only when the figure is displayed on its own, not inside a box.
+    :func:`panel_bundle` calls this every time a panel is displayed.
+
+    >>> sync_figures(widgets.VBox([widgets.HTML("no figure")]))
+    0
+    """
+    import sys
+    from copy import deepcopy
+
+    basewidget = sys.modules.get("plotly.basewidget")    # no figure can exist if plotly's widgets never loaded
+    figure_type = getattr(basewidget, "BaseFigureWidget", None)
+    count, todo = 0, [widget]
+    while todo:
+        w = todo.pop()
+        if figure_type is not None and isinstance(w, figure_type):
+            w._widget_layout = deepcopy(w._layout_obj._props)     # what plotly's own _repr_mimebundle_ does
+            w._widget_data = deepcopy(w._data)
+            count += 1
+        todo.extend(getattr(w, "children", ()) or ())
+    return count
+
+
+def panel_bundle(panel: widgets.Widget, text: str, **kwargs) -> dict:
+    """The display bundle of ``panel`` with ``text`` as its plain-text form, its figures up to date."""
+    sync_figures(panel)
+    bundle = dict(panel._repr_mimebundle_(**kwargs) or {})
+    bundle["text/plain"] = text
+    return bundle
+
+
 class _Shown:
     """Wraps a widget so its notebook output has a fixed plain-text form."""
 
@@ -144,9 +181,7 @@ class _Shown:
         self.widget, self.text = widget, text
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = self.text
-        return bundle
+        return panel_bundle(self.widget, self.text, **kwargs)
 
 
 def show(widget: widgets.Widget, text: str = PLACEHOLDER) -> None:

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .._checks import check_choice, check_int, check_number, checked
 from ..explorer import Explorer
-from ..widgets import Dropdown, Slider, error_html, panel_text
+from ..widgets import Dropdown, Slider, error_html, panel_bundle, panel_text
 from .experiments import STUDENTS, Recipe, build_student, distill, transfer_subset
 from .losses import soften
 from .teachers import TEACHERS, CachedTeacher, cached_teachers
@@ -151,9 +151,7 @@ class DistillationLab:
             self.explorer.status.value = error_html(err)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = panel_text("Distillation explorer")
-        return bundle
+        return panel_bundle(self.panel, panel_text("Distillation explorer"), **kwargs)
 
 
 @checked(temperature=(0, math.inf, "()"))

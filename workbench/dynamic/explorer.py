@@ -25,7 +25,7 @@ import torch
 
 from .._checks import check_choice, check_int, checked
 from ..report import format_count
-from ..widgets import Dropdown, Slider, error_html, message_box
+from ..widgets import Dropdown, Slider, error_html, message_box, panel_bundle
 from .exits import RULES, check_thresholds, outcome
 from .network import EarlyExitModel, EarlyExitNet, ExitPath, exit_macs
 from .pictures import exit_examples, montage
@@ -187,9 +187,7 @@ class DynamicExplorer:
             self.gallery.data[0].z = z.numpy().round(2)            # numpy: plotly skips per-value checks
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"DynamicExplorer({', '.join(self.controls)})"
-        return bundle
+        return panel_bundle(self.panel, f"DynamicExplorer({', '.join(self.controls)})", **kwargs)
 
 
 @checked

@@ -25,7 +25,7 @@ from .._checks import check_choice, checked
 from ..explorer import Explorer
 from ..metrics import count_macs
 from ..train import evaluate
-from ..widgets import Dropdown, Slider, error_html, message_box
+from ..widgets import Dropdown, Slider, error_html, message_box, panel_bundle
 from .grid import RECIPE, Recipe, load_grid, train_net
 from .nets import build_net
 
@@ -147,9 +147,7 @@ class EfficientLab:
             self.status.value = error_html(err)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"EfficientLab({', '.join(self.explorer.controls)})"
-        return bundle
+        return panel_bundle(self.panel, f"EfficientLab({', '.join(self.explorer.controls)})", **kwargs)
 
 
 @checked

@@ -28,7 +28,7 @@ import ipywidgets as widgets
 import torch
 
 from ..models import build
-from ..widgets import error_html, message_box
+from ..widgets import error_html, message_box, panel_bundle
 from .formats import FORMATS, bit_fields, get_format
 from .gradients import FlushCounter, log2_histogram, record_gradients
 from .training import PRECISIONS, SCALINGS, train_mixed
@@ -175,7 +175,14 @@ class PrecisionExplorer:
         fig = go.Figure()
         fig.update_layout(height=300, margin=dict(l=40, r=20, t=40, b=40), title="training loss per step",
                           xaxis_title="step", yaxis_title="loss", legend=dict(orientation="h", y=-0.25))
+        fig.add_annotation(text="press <b>train</b> to add a run's loss curve", name="hint loss", showarrow=False,
+                           xref="x domain", yref="y domain", x=0.5, y=0.5, font=dict(size=12, color="#666"))
         return go.FigureWidget(fig)
+
+    def _hint(self, visible: bool) -> None:
+        for ann in self.losses.layout.annotations:
+            if ann.name == "hint loss":
+                ann.visible = visible
 
     # ------------------------------------------------------------------ training
     def train(self, precision: str | None = None, scaling: str | None = None):
@@ -188,6 +195,7 @@ class PrecisionExplorer:
         import plotly.graph_objects as go
 
         label = p["precision"] if p["scaling"] == "none" else f"{p['precision']} + {p['scaling']} scaling"
+        self._hint(False)
         self.losses.add_trace(go.Scatter(x=[], y=[], mode="lines", name=f"run {len(self.runs) + 1}: {label}"))
         trace = self.losses.data[-1]
         self.status.value = f"training {html.escape(label)}…"
@@ -213,6 +221,7 @@ class PrecisionExplorer:
         """Forget every training run (the loss plot empties)."""
         self.runs.clear()
         self.losses.data = ()
+        self._hint(True)
         self.status.value = ""
 
     # ------------------------------------------------------------------ callbacks
@@ -224,9 +233,7 @@ class PrecisionExplorer:
             self.status.value = error_html(err)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = f"PrecisionExplorer({', '.join(self.controls)}; train button)"
-        return bundle
+        return panel_bundle(self.panel, f"PrecisionExplorer({', '.join(self.controls)}; train button)", **kwargs)
 
 
 def make_explorer(data=None, model: str = "lenet5", *, batches: int = 2, steps: int = 50) -> PrecisionExplorer:

@@ -29,7 +29,7 @@ from ..baselines import get_baseline
 from ..explorer import Explorer
 from ..report import Report
 from ..weights import effective_state_dict
-from ..widgets import Dropdown, Slider, error_html, message_box, panel_layout, panel_text
+from ..widgets import Dropdown, Slider, error_html, message_box, panel_bundle, panel_layout, panel_text
 from . import packing  # noqa: F401  (registers the "packed" encoding)
 from .affine import GRANULARITIES
 from .calibration import CALIBRATIONS, collect_inputs, quantizable_layers
@@ -246,9 +246,7 @@ class QuantExplorer:
             self.compare_status.value = error_html(err)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = dict(self.panel._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = panel_text("Quantization explorer")
-        return bundle
+        return panel_bundle(self.panel, panel_text("Quantization explorer"), **kwargs)
 
 
 def make_explorer(data=None, model: str = "lenet5", *, calibration_examples: int = 500) -> QuantExplorer:
