@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     replays = out_dir / "replay"                          # a cold start: no training to replay yet
     shutil.rmtree(replays, ignore_errors=True)
-    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out_dir / ".config"),
+    env.update({**lectures.environment(port), "JUPYTER_CONFIG_DIR": str(out_dir / ".config"),
                 "WORKBENCH_CACHE_DIR": str(replays)})
     results = {}
     with serve(lectures.voila_command(port, root=out_dir), cwd=out_dir, env=env,

@@ -76,6 +76,29 @@ def test_the_voila_command_hides_code_and_shows_errors():
     assert "--strip_sources=True" in cmd and "--show_tracebacks=True" in cmd and "--port=9999" in cmd
 
 
+def test_every_figure_of_a_page_loads_plotly_from_one_address(built, tmp_path):
+    """Each FigureWidget would carry plotly's 5-MB module in its own state, evaluated once per figure;
+    the lecture server serves that module once and the page kernels point every figure at it."""
+    import subprocess
+
+    from plotly.basewidget import BaseFigureWidget
+
+    out, _ = built
+    assert (out / lectures.PLOTLY_BUNDLE).read_text(encoding="utf-8") == str(BaseFigureWidget._esm)
+    url = lectures.environment(9999)["WORKBENCH_PLOTLY_ESM"]
+    assert url == f"http://127.0.0.1:9999/voila/files/{lectures.PLOTLY_BUNDLE}"
+    allow = next(a for a in lectures.voila_command(9999, root=out) if "file_allowlist" in a)
+    assert re.escape(lectures.PLOTLY_BUNDLE) in allow and "png" in allow
+    code = ("import plotly.graph_objects as go; from workbench import lecture; lecture.projector(); "
+            "print(go.FigureWidget()._esm)")
+    for env_url, shown in ((url, url), ("", "export")):     # without the variable, plotly's own module
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                             env={**os.environ, "WORKBENCH_PLOTLY_ESM": env_url})
+        assert run.returncode == 0, run.stderr
+        last = run.stdout.strip().splitlines()[-1] if env_url else run.stdout    # (projector prints its style)
+        assert (last == shown) if env_url else (shown in last), run.stdout[:200]
+
+
 # ---------------------------------------------------------------- in a real browser
 
 @pytest.fixture(scope="module")
@@ -84,7 +107,7 @@ def voila(built):
     port = free_port()
     # as `make lecture` runs it: the kernels pick matplotlib's inline backend, not the suite's Agg
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env.update({"WORKBENCH_THREADS": "2", "JUPYTER_CONFIG_DIR": str(out / ".config")})
+    env.update({**lectures.environment(port), "JUPYTER_CONFIG_DIR": str(out / ".config")})
     url = f"http://127.0.0.1:{port}"
     with serve(lectures.voila_command(port, root=out), cwd=out, env=env,
                ready_url=f"{url}/voila/render/index.ipynb", log=out / "voila.log", name="Voila", tries=120):
@@ -105,6 +128,8 @@ def test_every_lecture_page_renders_and_answers(voila):
             errors: list[str] = []
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            loads: list[str] = []
+            page.on("request", lambda r, loads=loads: loads.append(r.url) if lectures.PLOTLY_BUNDLE in r.url else None)
             page.add_init_script(PROBE)
             start = time.perf_counter()
             page.goto(f"{url}/voila/render/{page_path.name}", timeout=120_000)
@@ -116,6 +141,8 @@ def test_every_lecture_page_renders_and_answers(voila):
                                 has_text="Traceback").count() == 0
             page.wait_for_timeout(1_000)                    # the panel's figures render after its table
             assert page.evaluate(EMPTY_FIGURES) == [], f"{page_path.name}: figures drawn empty"
+            if page.locator(".js-plotly-plot").count():
+                assert len(loads) == 1, f"{page_path.name}: plotly's module requested {len(loads)} times"
             trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
             moved = move_every_control(page, expect_table=not trains)
             assert moved, f"{page_path.name}: no slider or dropdown answered the keyboard"

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LECTURES = ROOT / "lectures"
 TAG = "lecture"
+PLOTLY_BUNDLE = "plotly-widget.js"     # the installed plotly's widget module, served once to every figure
 STYLE_CELL = "from workbench import lecture\nlecture.projector()"
 
 
@@ -104,13 +105,34 @@ def build(out: Path = LECTURES, src: Path = NOTEBOOKS) -> list[Path]:
         + "\n".join(links))])
     index.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nbformat.write(index, out / "index.ipynb")
+    _copy_plotly_bundle(out)
     return pages
+
+
+def _copy_plotly_bundle(out: Path) -> None:
+    """Put the installed plotly's widget module beside the pages, for Voila to serve (see ``environment``)."""
+    from plotly.basewidget import BaseFigureWidget
+
+    text = str(BaseFigureWidget._esm)          # exactly what each figure would otherwise carry
+    if text.startswith(("http://", "https://")):
+        raise RuntimeError("plotly's widget module is already an address; build the pages in a fresh process")
+    (out / PLOTLY_BUNDLE).write_text(text, encoding="utf-8")
+
+
+def environment(port: int) -> dict[str, str]:
+    """What the page kernels need besides the server's environment: two threads (as on the
+    course's reference machine) and the address of the shared plotly module
+    (``workbench.lecture.share_plotly_module``)."""
+    return {"WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS", "2"),
+            "WORKBENCH_PLOTLY_ESM": f"http://127.0.0.1:{port}/voila/files/{PLOTLY_BUNDLE}"}
 
 
 def voila_command(port: int = 8866, *, root: Path = LECTURES, preheat: bool = False) -> list[str]:
     """The Voila command that serves the lecture pages (no code cells, tracebacks shown)."""
     cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={port}", "--strip_sources=True",
-           "--show_tracebacks=True", "--Voila.ip=127.0.0.1", "--theme=light"]
+           "--show_tracebacks=True", "--Voila.ip=127.0.0.1", "--theme=light",
+           # Voila's default (images) plus the plotly module that every figure of a page imports once
+           "--VoilaConfiguration.file_allowlist=['.*\\.(png|jpg|gif|svg)', '" + re.escape(PLOTLY_BUNDLE) + "']"]
     if preheat:
         cmd += ["--preheat_kernel=True", "--pool_size=1"]
     return cmd
@@ -142,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pages)} lecture pages in {LECTURES.relative_to(ROOT)}/: " + ", ".join(p.stem[:2] for p in pages))
     if args.command == "serve":
         print(f"open http://127.0.0.1:{args.port}/voila/render/index.ipynb")
-        env = {**os.environ, "WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS", "2")}
+        env = {**os.environ, **environment(args.port)}
         if args.warm:
             warm(pages, env)
         return subprocess.call(voila_command(args.port, preheat=args.preheat), env=env, cwd=LECTURES)

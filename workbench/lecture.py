@@ -46,3 +46,35 @@ def projector(base_px: int = BASE_PX) -> None:
                                                           "colorway": ["#0b3d91", "#d62728", "#2ca02c", "#ff7f0e",
                                                                        "#6a3d9a", "#17becf"]})
     pio.templates.default = "plotly_white+lecture"
+    share_plotly_module()
+
+
+ESM_ENV = "WORKBENCH_PLOTLY_ESM"
+
+
+def share_plotly_module(url: str | None = None) -> bool:
+    """Make every plotly FigureWidget load its JavaScript from ``url`` (default ``$WORKBENCH_PLOTLY_ESM``).
+
+    By default each FigureWidget carries plotly's whole widget bundle (about 5 MB) in
+    its own state; the browser receives and evaluates it once per figure, about 0.9 s
+    of a page's main thread each. Loaded from one address, the browser evaluates the
+    module once and every figure reuses it. The lecture server (``make lecture``)
+    serves the installed plotly's bundle and sets the variable; without it nothing
+    changes. Returns whether the address is in use.
+
+    >>> share_plotly_module("ftp://example.org/bundle.js")
+    Traceback (most recent call last):
+    ...
+    ValueError: url must start with http:// or https://, got 'ftp://example.org/bundle.js'
+    """
+    import os
+
+    url = url if url is not None else os.environ.get(ESM_ENV, "")
+    if not url:
+        return False
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"url must start with http:// or https://, got {url!r}")
+    from plotly.basewidget import BaseFigureWidget
+
+    BaseFigureWidget._esm = url
+    return True
