@@ -44,3 +44,24 @@ def test_readme_commands_exist_and_ci_runs_the_test_command():
     assert re.search(r"^lab: ", makefile, re.M) and re.search(r"^test: ", makefile, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.rstrip().splitlines()[-1] == "make test"
+
+
+def test_importing_the_workbench_leaves_the_slow_optional_imports_for_later():
+    """A lecture page's wait is mostly its kernel's start: ``import workbench`` and every technique
+    subpackage must not import matplotlib's pyplot (0.4-0.6 s; imported when a picture is drawn)
+    nor build rfc3987-syntax's parsers (1.5-3 s through plotly -> nbformat -> jsonschema)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, workbench, plotly.graph_objects as go\n"
+            "from workbench import (distillation, dynamic, efficient, lowrank, precision, pruning, quantization,\n"
+            "                       regularization, sharing)\n"
+            "go.FigureWidget()\n"
+            "print(sorted(m for m in ('matplotlib.pyplot', 'rfc3987_syntax') if sys.modules.get(m) is not None))\n"
+            "workbench.plots.plt.figure()\n"
+            "print('matplotlib.pyplot' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "WORKBENCH_IRI_FORMATS"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:2] == ["[]", "True"], run.stdout

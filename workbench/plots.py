@@ -10,10 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import torch
 
 from ._checks import check_int
+
+
+class _Pyplot:
+    """``matplotlib.pyplot``, imported on first use: 0.4-0.6 s of every kernel's start that a page
+    drawing only plotly figures (most lecture pages) never needs.
+
+    >>> type(plt).__name__, callable(plt.subplots)
+    ('_Pyplot', True)
+    """
+
+    def __getattr__(self, name: str):
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
+
+
+plt = _Pyplot()                 # the pictures modules use ``from ..plots import plt``
 
 
 def finish(fig):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..plots import finish
+from ..plots import finish, plt
 from .losses import soften
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
 from .._checks import check_int, checked
-from ..plots import finish
+from ..plots import finish, plt
 
 
 @checked(ndim={"chosen": 1})

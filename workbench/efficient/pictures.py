@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..plots import finish
+from ..plots import finish, plt
 
 
 def accuracy_vs_macs(table: pd.DataFrame, *, highlight: pd.DataFrame | None = None,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from torch import Tensor, nn
 
-from ..plots import finish
+from ..plots import finish, plt
 from .groups import names_to_module
 
 

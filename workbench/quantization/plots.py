@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from torch import Tensor
 
 from .._checks import check_int
-from ..plots import finish
+from ..plots import finish, plt
 from .affine import levels, qparams
 from .calibration import calibrate_range
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 from torch import nn
 
-from ..plots import finish
+from ..plots import finish, plt
 from ..pruning.groups import names_to_module
 from .penalties import group_norms
 

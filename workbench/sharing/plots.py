@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 from torch import Tensor
 
 from ..encodings import huffman_lengths
-from ..plots import finish
+from ..plots import finish, plt
 from .kmeans import INITS, kmeans_1d
 from .storage import relative_indices
 
