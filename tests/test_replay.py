@@ -114,3 +114,9 @@ def test_fingerprint_tells_content_apart():
     assert replay.fingerprint(_net()) == replay.fingerprint(_net())
     assert replay.fingerprint([1, 2]) != replay.fingerprint((1, 2))
     assert replay.fingerprint({"a": 1, "b": 2}) == replay.fingerprint({"b": 2, "a": 1})
+    # 0-dim tensors (BatchNorm's num_batches_tracked) and models that hold them
+    assert replay.fingerprint(torch.tensor(3)) != replay.fingerprint(torch.tensor(4))
+    bn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    before = replay.fingerprint(bn)
+    bn.train()(torch.randn(2, 1, 5, 5))                 # updates the running statistics and the counter
+    assert replay.fingerprint(bn) != before

@@ -74,7 +74,7 @@ def _update(h, obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu().contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")   # 0-dim too
     elif isinstance(obj, nn.Module):
         h.update(f"M{type(obj).__module__}.{type(obj).__qualname__}{obj.training}".encode())
         h.update(repr(obj).encode())                        # architecture
