@@ -24,9 +24,9 @@ from torch import nn
 from .._checks import check_choice, checked
 from ..explorer import Explorer
 from ..metrics import count_macs
-from ..train import evaluate
 from ..widgets import Dropdown, Slider, error_html, message_box, panel_bundle
 from .grid import RECIPE, Recipe, load_grid, train_net
+from .experiments import measured_accuracy
 from .nets import build_net
 
 ALPHA_OPTIONS = (0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
@@ -85,7 +85,7 @@ class EfficientLab:
         return params["block"], float(params["alpha"]), int(params["resolution"])
 
     def _record(self, key: tuple, net: nn.Module) -> None:
-        self.accuracy[key] = evaluate(net, self.data.X_test, self.data.y_test)
+        self.accuracy[key] = measured_accuracy(net, self.data.X_test, self.data.y_test)
         self._macs[key] = count_macs(net, self.data.input_shape)
 
     def macs(self, key: tuple) -> int:
