@@ -55,6 +55,9 @@ def test_every_notebook_with_an_explorer_has_a_lecture_page(path, built):
     text = page.read_text()
     assert all(p[:40] in text for p in points)
     assert "NBVAL_" not in text
+    shown = {mime for c in tagged for o in c.get("outputs", []) for mime in o.get("data", {})}
+    assert "application/vnd.plotly.v1+json" not in shown, (
+        f"the pages do not load {lectures.DENIED_EXTENSION} (static plotly figures): draw with a FigureWidget")
 
 
 def test_the_index_links_every_page_in_course_order(built):
@@ -74,6 +77,7 @@ def test_takeaways_come_from_what_to_remember():
 def test_the_voila_command_hides_code_and_shows_errors():
     cmd = lectures.voila_command(9999)
     assert "--strip_sources=True" in cmd and "--show_tracebacks=True" in cmd and "--port=9999" in cmd
+    assert any("extension_denylist" in a and lectures.DENIED_EXTENSION in a for a in cmd)
 
 
 def test_every_figure_of_a_page_loads_plotly_from_one_address(built, tmp_path):

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LECTURES = ROOT / "lectures"
 TAG = "lecture"
-PLOTLY_BUNDLE = "plotly-widget.js"     # the installed plotly's widget module, served once to every figure
+PLOTLY_BUNDLE = "plotly-widget.js"       # the installed plotly's widget module, served once to every figure
+DENIED_EXTENSION = "jupyterlab-plotly"   # the renderer of static plotly figures; see voila_command
 STYLE_CELL = "from workbench import lecture\nlecture.projector()"
 
 
@@ -132,7 +133,10 @@ def voila_command(port: int = 8866, *, root: Path = LECTURES, preheat: bool = Fa
     cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={port}", "--strip_sources=True",
            "--show_tracebacks=True", "--Voila.ip=127.0.0.1", "--theme=light",
            # Voila's default (images) plus the plotly module that every figure of a page imports once
-           "--VoilaConfiguration.file_allowlist=['.*\\.(png|jpg|gif|svg)', '" + re.escape(PLOTLY_BUNDLE) + "']"]
+           "--VoilaConfiguration.file_allowlist=['.*\\.(png|jpg|gif|svg)', '" + re.escape(PLOTLY_BUNDLE) + "']",
+           # plotly's JupyterLab extension (4.7 MB of JavaScript) renders static plotly figures, which no
+           # page shows (FigureWidgets come through anywidget): not loading it saves every page ~0.5 s
+           "--VoilaConfiguration.extension_denylist=['" + DENIED_EXTENSION + "']"]
     if preheat:
         cmd += ["--preheat_kernel=True", "--pool_size=1"]
     return cmd
