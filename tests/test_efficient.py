@@ -317,3 +317,24 @@ def test_exercises_pass_the_solution_and_name_each_mistake(exercise, check, solu
 
 def test_solution_matches_the_package():
     assert ref.separable_macs(32, 64, 3, 14, 14) == ef.separable_macs(32, 64, 3, 14, 14)
+
+
+def test_measured_accuracy_is_remembered_only_for_the_same_weights_and_tensors(ds, monkeypatch):
+    from workbench.efficient.experiments import measured_accuracy
+
+    net = ef.build_net("separable", 0.25, 16, seed=0)
+    X, y = ds.X_test[:200], ds.y_test[:200]
+    first = measured_accuracy(net, X, y)
+    assert first == wb.evaluate(net, X, y)
+    calls = []
+    monkeypatch.setattr(ef.experiments, "evaluate", lambda *a: calls.append(1) or wb.evaluate(*a))
+    assert measured_accuracy(net, X, y) == first and calls == []              # remembered
+    with torch.no_grad():
+        net.classifier.weight.zero_()
+        net.classifier.bias.copy_(torch.arange(10.0))                         # now always says 9
+    assert measured_accuracy(net, X, y) == float((y == 9).float().mean()) and calls == [1]
+    y2 = y.clone()
+    measured_accuracy(net, X, y2)                                            # other tensor: measured
+    y2[0] = (y2[0] + 1) % 10                                                 # changed in place: measured
+    assert measured_accuracy(net, X, y2) != measured_accuracy(net, X, y) or calls == [1, 1, 1]
+    assert calls == [1, 1, 1]
