@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from browser_support import (ARTIFACTS, CHROMIUM, EMPTY_FIGURES, PROBE, SETTLED, control_keys, free_port, launch,
@@ -101,6 +102,41 @@ def test_every_figure_of_a_page_loads_plotly_from_one_address(built, tmp_path):
         assert run.returncode == 0, run.stderr
         last = run.stdout.strip().splitlines()[-1] if env_url else run.stdout    # (projector prints its style)
         assert (last == shown) if env_url else (shown in last), run.stdout[:200]
+
+
+# What each page that trains computed, as numbers: compared between the course's stored run and a fresh one.
+TRAINED = {"02": "print(json.dumps(table.select_dtypes('number').round(4).values.tolist()))",
+           "09": "print(json.dumps([round(a, 4) for a in accs]))"}
+
+
+def _run_page(path: Path, env: dict) -> list[str]:
+    """Execute a lecture page as Voila's kernel would, then its TRAINED cell; return every text output."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(new_code_cell("import json\n" + TRAINED[path.name[:2]]))
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+                   ).execute(env={**os.environ, **lectures.environment(9999), **env})
+    return [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", sorted(TRAINED))
+def test_a_page_that_trains_opens_on_the_courses_stored_run_and_a_fresh_run_agrees(number, built, tmp_path):
+    """Pages 02 and 09 train a network; the run stored in data/replays/ (tools/lectures.py ship)
+    makes them open in seconds. The page must still find it (same call, same module, same random
+    state), and training afresh must still give the same numbers: otherwise ship again."""
+    out, pages = built
+    page = next(p for p in pages if p.name.startswith(number))
+    stored = _run_page(page, {"WORKBENCH_CACHE_DIR": str(tmp_path / "empty")})
+    assert any("from the course's stored run" in t for t in stored), (
+        f"{page.name} trained instead of replaying data/replays/: run `python tools/lectures.py ship`")
+    fresh = _run_page(page, {"WORKBENCH_CACHE": "off"})
+    assert not any("replayed" in t for t in fresh)
+    a, b = (np.asarray(json.loads(t[-1]), dtype=float) for t in (stored, fresh))
+    assert a.size and a.shape == b.shape and np.allclose(a, b, rtol=0, atol=0.05), (
+        f"{page.name}: a fresh run no longer matches the stored one ({a} vs {b}): run `python tools/lectures.py ship`")
 
 
 # ---------------------------------------------------------------- in a real browser

@@ -120,3 +120,35 @@ def test_fingerprint_tells_content_apart():
     before = replay.fingerprint(bn)
     bn.train()(torch.randn(2, 1, 5, 5))                 # updates the running statistics and the counter
     assert replay.fingerprint(bn) != before
+
+
+def test_the_outermost_run_is_shipped_and_replayed_from_the_course_folder(tmp_path, monkeypatch):
+    """tools/lectures.py ship stores the outermost training call of a page (compressed, keyed on the
+    function's own module rather than all of the workbench); a machine without that run in its
+    cache replays it; another argument trains."""
+    ran = []
+
+    @replay.replayable
+    def inner(n: int) -> torch.Tensor:
+        ran.append("inner")
+        return torch.randn(n)
+
+    @replay.replayable
+    def outer(n: int) -> torch.Tensor:
+        ran.append("outer")
+        return inner(n) * 2
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(replay, "SHIPPED", shipped)
+    monkeypatch.setenv(replay.SHIP_ENV, str(shipped))
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache-a"))
+    torch.manual_seed(0)
+    first = outer(3)
+    assert ran == ["outer", "inner"] and [p.name.split("-")[0] for p in shipped.glob("*.xz")] == ["outer"]
+    monkeypatch.delenv(replay.SHIP_ENV)
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache-b"))      # another machine's cache
+    torch.manual_seed(0)
+    assert torch.equal(outer(3), first) and ran == ["outer", "inner"]        # from the course's folder
+    torch.manual_seed(0)
+    outer(4)
+    assert ran == ["outer", "inner"] * 2

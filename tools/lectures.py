@@ -3,6 +3,7 @@
     python tools/lectures.py build            # notebooks/ -> lectures/ (git-ignored)
     python tools/lectures.py serve            # build, then serve with Voila (make lecture)
     python tools/lectures.py serve --warm     # run every page once first: training is replayed
+    python tools/lectures.py ship             # store the pages' training runs in data/replays/
 
 A notebook joins the lecture mode by tagging cells, nothing else:
 
@@ -157,15 +158,36 @@ def warm(pages: list[Path], env: dict) -> None:
         print(f"  warmed {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def ship(pages: list[Path], env: dict) -> list[Path]:
+    """Train what the pages train, from scratch, and store those runs in ``data/replays/`` with the
+    key that survives unrelated code changes (``workbench.replay``): a page then opens on any
+    machine without training. Run it after changing a page's training call or its module."""
+    import tempfile
+
+    from workbench import replay
+
+    for old in replay.SHIPPED.glob("*.xz"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as scratch:        # an empty cache: every run trains
+        warm(pages, {**env, replay.SHIP_ENV: str(replay.SHIPPED), "WORKBENCH_CACHE_DIR": scratch})
+    stored = sorted(replay.SHIPPED.glob("*.xz"))
+    for path in stored:
+        print(f"  stored {path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
+    return stored
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build", "serve"])
+    parser.add_argument("command", choices=["build", "serve", "ship"])
     parser.add_argument("--port", type=int, default=8866)
     parser.add_argument("--preheat", action="store_true", help="keep one ready kernel per page (opens instantly)")
     parser.add_argument("--warm", action="store_true", help="run every page once before serving (replays training)")
     args = parser.parse_args(argv)
     pages = build()
     print(f"{len(pages)} lecture pages in {LECTURES.relative_to(ROOT)}/: " + ", ".join(p.stem[:2] for p in pages))
+    if args.command == "ship":
+        ship(pages, {**os.environ, **environment(args.port)})
+        return 0
     if args.command == "serve":
         print(f"open http://127.0.0.1:{args.port}/voila/render/index.ipynb")
         env = {**os.environ, **environment(args.port)}

@@ -21,16 +21,24 @@ real run.
 Stored under ``$WORKBENCH_CACHE_DIR`` (default ``~/.cache/workbench/replay``);
 ``WORKBENCH_CACHE=off`` always trains. Anything whose identity cannot be
 fingerprinted (an object that only prints its memory address) simply runs.
+
+**Stored runs that come with the course** (``data/replays/``): the training calls of the
+lecture pages, so that a page opens in seconds on a machine that never ran it. Their key
+leaves out the torch version and the rest of the workbench's code (it keeps the wrapped
+function's own module, its arguments, random state and thread count), so they survive
+unrelated edits; ``tools/lectures.py ship`` writes them, and the tests check that each
+page still finds its run and that a fresh run still agrees with it.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
+import lzma
 import os
 import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,10 +47,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from .paths import REPO_ROOT
+
 F = TypeVar("F", bound=Callable[..., Any])
 PACKAGE = Path(__file__).resolve().parent
+SHIPPED = REPO_ROOT / "data" / "replays"       # the course's stored runs (read-only here)
+SHIP_ENV = "WORKBENCH_SHIP_REPLAYS"             # a folder: also store each run there, with the shipped key
 
 __all__ = ["cache_dir", "enabled", "fingerprint", "replayable"]
+
+_RUNNING: list[str] = []                        # replayable calls under way (the outermost one is shipped)
 
 
 class Unfingerprintable(Exception):
@@ -135,9 +149,10 @@ def _modules(args: tuple, kwargs: dict) -> dict[str, nn.Module]:
 
 def _replay(path: Path, modules: dict[str, nn.Module]) -> tuple[bool, Any]:
     """Load a stored run into ``modules`` and the random state, and return ``(True, its result)``;
-    ``(False, None)``, with nothing changed, if the file does not fit."""
+    ``(False, None)``, with nothing changed, if the file does not fit. ``.xz`` files are lzma-compressed."""
     try:
-        stored = torch.load(path, weights_only=False)
+        raw = path.read_bytes()
+        stored = torch.load(io.BytesIO(lzma.decompress(raw) if path.suffix == ".xz" else raw), weights_only=False)
         if set(stored["modules"]) != set(modules):
             return False, None
         backup = {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in modules.items()}
@@ -157,6 +172,25 @@ def _replay(path: Path, modules: dict[str, nn.Module]) -> tuple[bool, Any]:
     return True, stored["result"]
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)                                       # never a half-written replay
+
+
+def _keys(fn: Callable, args: tuple, kwargs: dict) -> tuple[str, str]:
+    """The local key (all of the workbench's code, the torch version) and the shipped key (the
+    function's own module only), both over the arguments, the random state and the thread count."""
+    call = (args, kwargs, torch.get_rng_state(), np.random.get_state()[1].tobytes(), random.getstate()[1],
+            torch.get_num_threads())
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    local = fingerprint(name, _source_hash(), *call)
+    source = Path(inspect.getsourcefile(fn) or "")
+    own = source.read_bytes() if source.is_file() else b""
+    return local, fingerprint(name, own, *call)
+
+
 def replayable(fn: F) -> F:
     """Wrap ``fn`` (a training function) so that identical calls replay its first run; see the module doc."""
     if not callable(fn):
@@ -167,28 +201,31 @@ def replayable(fn: F) -> F:
         if not enabled():
             return fn(*args, **kwargs)
         try:
-            key = fingerprint(f"{fn.__module__}.{fn.__qualname__}", _source_hash(), torch.get_num_threads(),
-                              args, kwargs, torch.get_rng_state(), np.random.get_state()[1].tobytes(),
-                              random.getstate()[1])
+            key, shipped_key = _keys(fn, args, kwargs)
         except Unfingerprintable:
             return fn(*args, **kwargs)
         path = cache_dir() / f"{fn.__name__}-{key[:32]}.pt"
+        shipped = SHIPPED / f"{fn.__name__}-{shipped_key[:32]}.pt.xz"
         modules = _modules(args, kwargs)
-        replayed, result = _replay(path, modules) if path.exists() else (False, None)
-        if replayed:
-            print(f"(replayed {fn.__name__} from an identical earlier run: {path}; "
-                  "set WORKBENCH_CACHE=off to train again)", file=sys.stderr)
-            return result
-        result = fn(*args, **kwargs)
+        for source, what in ((path, "an identical earlier run"), (shipped, "the course's stored run")):
+            replayed, result = _replay(source, modules) if source.exists() else (False, None)
+            if replayed:
+                print(f"(replayed {fn.__name__} from {what}: {source.name}; set WORKBENCH_CACHE=off to train again)")
+                return result
+        outermost = not _RUNNING
+        _RUNNING.append(fn.__name__)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            _RUNNING.pop()
         buffer = io.BytesIO()
         try:
             torch.save({"result": result, "rng": _rng_state(),
                         "modules": {n: m.state_dict() for n, m in modules.items()},
                         "training": {n: [sub.training for sub in m.modules()] for n, m in modules.items()}}, buffer)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(buffer.getvalue())
-            tmp.replace(path)                               # never a half-written replay
+            _write(path, buffer.getvalue())
+            if os.environ.get(SHIP_ENV) and outermost:      # tools/lectures.py ship; a nested run is inside
+                _write(Path(os.environ[SHIP_ENV]) / shipped.name, lzma.compress(buffer.getvalue()))
         except Exception:  # noqa: BLE001 - a result that cannot be stored (or a read-only disk) just is not replayed
             pass
         return result
