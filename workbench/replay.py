@@ -14,7 +14,8 @@ real run.
     ... def noisy(n: int) -> torch.Tensor:
     ...     return torch.randn(n)
     >>> _ = torch.manual_seed(0); first = noisy(3)
-    >>> _ = torch.manual_seed(0); again = noisy(3)          # replayed, bit for bit
+    >>> _ = torch.manual_seed(0); again = noisy(3)          # doctest: +ELLIPSIS
+    (replayed noisy from an identical earlier run: noisy-....pt; set WORKBENCH_CACHE=off to train again)
     >>> torch.equal(first, again)
     True
 
