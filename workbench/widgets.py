@@ -166,6 +166,23 @@ def sync_figures(widget: widgets.Widget) -> int:
     return count
 
 
+def built_on_first_use(owner: Any, attr: str, box: widgets.Box, build) -> Any:
+    """``owner.<attr>``, built by ``build()`` and appended to ``box`` the first time it is asked for.
+
+    For figures that wait for a button (training curves, sensitivity, a comparison): every
+    plotly figure costs a page time in the browser, and many readers never press it.
+
+    >>> class Owner: _fig = None
+    >>> o, box = Owner(), widgets.VBox([])
+    >>> built_on_first_use(o, "_fig", box, lambda: widgets.HTML("a figure")) is box.children[0] is o._fig
+    True
+    """
+    if getattr(owner, attr) is None:
+        setattr(owner, attr, build())
+        box.children = (*box.children, getattr(owner, attr))
+    return getattr(owner, attr)
+
+
 def panel_bundle(panel: widgets.Widget, text: str, **kwargs) -> dict:
     """The display bundle of ``panel`` with ``text`` as its plain-text form, its figures up to date."""
     sync_figures(panel)
@@ -239,10 +256,8 @@ class TrainingMonitor:
     def figure(self):
         """The live curves, built on first use: each plotly figure costs a page about a second in the browser
         (its JavaScript is evaluated once per figure), and most panels never train."""
-        if self._figure is None:
-            self._figure = live_figure(self.title, ["training loss", "val accuracy"], height=240)
-            self.widget.children = (*self.widget.children, self._figure)
-        return self._figure
+        return built_on_first_use(self, "_figure", self.widget,
+                                  lambda: live_figure(self.title, ["training loss", "val accuracy"], height=240))
 
     def start(self, total_steps: int, desc: str) -> None:
         self.total, self.done, self.desc, self.epochs = max(1, total_steps), 0, desc, []

@@ -25,7 +25,7 @@ from .._checks import check_choice, check_fraction, check_int, checked
 from ..baselines import get_baseline
 from ..data import load
 from ..explorer import Explorer
-from ..widgets import Dropdown, Slider, Toggle, error_html, message_box
+from ..widgets import Dropdown, Slider, Toggle, built_on_first_use, error_html, message_box
 from .criteria import CRITERIA, STRUCTURES
 from .masks import SCOPES, zero_weights
 from .scores import channel_scores, weight_scores
@@ -82,13 +82,10 @@ class SensitivityPanel:
         browser (its JavaScript is evaluated once per figure), and many readers never press the button."""
         import plotly.graph_objects as go
 
-        if self._figure is None:
-            self._figure = go.FigureWidget(layout=dict(
-                title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, autosize=True,
-                xaxis_title="amount pruned in that layer", yaxis_title="accuracy (%)",
-                margin=dict(l=40, r=20, t=50, b=40)))
-            self.widget.children = (*self.widget.children, self._figure)
-        return self._figure
+        return built_on_first_use(self, "_figure", self.widget, lambda: go.FigureWidget(layout=dict(
+            title="sensitivity: one layer pruned at a time (validation accuracy)", height=300, autosize=True,
+            xaxis_title="amount pruned in that layer", yaxis_title="accuracy (%)",
+            margin=dict(l=40, r=20, t=50, b=40))))
 
     def _key(self) -> tuple[str, str]:
         p = self.explorer.params

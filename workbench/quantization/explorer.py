@@ -29,7 +29,7 @@ from ..baselines import get_baseline
 from ..explorer import Explorer
 from ..report import Report
 from ..weights import effective_state_dict
-from ..widgets import Dropdown, Slider, error_html, message_box, panel_bundle, panel_layout, panel_text
+from ..widgets import Dropdown, Slider, built_on_first_use, error_html, message_box, panel_bundle, panel_layout, panel_text
 from . import packing  # noqa: F401  (registers the "packed" encoding)
 from .affine import GRANULARITIES
 from .calibration import CALIBRATIONS, collect_inputs, quantizable_layers
@@ -192,10 +192,7 @@ class QuantExplorer:
     def comparison_figure(self):
         """The comparison's bar charts, built on first use: every plotly figure costs the page about a second
         in the browser (its JavaScript is evaluated once per figure), and most moves never compare."""
-        if self._comparison_figure is None:
-            self._comparison_figure = self._make_comparison_figure()
-            self._comparison_box.children = (*self._comparison_box.children, self._comparison_figure)
-        return self._comparison_figure
+        return built_on_first_use(self, "_comparison_figure", self._comparison_box, self._make_comparison_figure)
 
     def _make_comparison_figure(self):
         import plotly.graph_objects as go
