@@ -104,8 +104,10 @@ def test_every_figure_of_a_page_loads_plotly_from_one_address(built, tmp_path):
         assert (last == shown) if env_url else (shown in last), run.stdout[:200]
 
 
-# What each page that trains computed, as numbers: compared between the course's stored run and a fresh one.
-TRAINED = {"02": "print(json.dumps(table.select_dtypes('number').round(4).values.tolist()))",
+# The accuracies each page that trains reaches: compared between the course's stored run and a fresh one.
+# Only accuracies, within 5 points: on another CPU the same training rounds differently, and which
+# channel a threshold removes can flip; accuracies stay close unless the training itself changed.
+TRAINED = {"02": "print(json.dumps(table[['val_acc', 'val_acc_fine_tuned']].round(4).values.tolist()))",
            "09": "print(json.dumps([round(a, 4) for a in accs]))"}
 
 
