@@ -157,3 +157,14 @@ def test_counting_macs_of_the_courses_models_does_not_import_dynamo():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["416520", "585504", "False"], run.stdout
+
+
+def test_an_int8_model_is_handed_to_pytorchs_counter(ds):
+    """Quantized ops take packed parameters, not weight tensors: the light counter must not read them."""
+    from workbench.metrics import _light_macs
+    from workbench.quantization import real
+
+    q = real.to_int8(wb.get_baseline("lenet5"), ds.X_val[:64])
+    x = torch.zeros(1, 1, 28, 28)
+    assert _light_macs(q, x) is None
+    assert wb.count_macs(q, (1, 28, 28)) == _flop_counter_macs(q, x)

@@ -127,18 +127,30 @@ channel_shuffle
 """.split())
 
 
-def _weight(args: tuple, kwargs: dict) -> Tensor:
-    return args[1] if len(args) > 1 else kwargs["weight"]
+def _weight(args: tuple, kwargs: dict) -> Tensor | None:
+    """The weight of a conv or linear call; None for anything else (quantized ops pass packed parameters)."""
+    w = args[1] if len(args) > 1 else kwargs.get("weight")
+    return w if type(w) in (Tensor, nn.Parameter) and w.dim() >= 2 else None
+
+
+def _conv(args: tuple, kwargs: dict, out: Tensor) -> int | None:
+    w = _weight(args, kwargs)
+    return None if w is None else out.numel() * w[0].numel()
+
+
+def _linear(args: tuple, kwargs: dict, out: Tensor) -> int | None:
+    w = _weight(args, kwargs)
+    return None if w is None else out.numel() * w.shape[-1]
 
 
 def _matmul(args: tuple, kwargs: dict, out: Tensor) -> int | None:
-    a, b = args[0], args[1]
-    return out.numel() * a.shape[-1] if a.dim() >= 2 and b.dim() >= 2 else None
+    a, b = (args + (None, None))[:2]
+    plain = all(type(t) in (Tensor, nn.Parameter) and t.dim() >= 2 for t in (a, b))
+    return out.numel() * a.shape[-1] if plain else None
 
 
 # MACs per function: the output's size times the products summed into each output value.
-_MACS = {**dict.fromkeys(("conv1d", "conv2d", "conv3d"), lambda a, k, out: out.numel() * _weight(a, k)[0].numel()),
-         "linear": lambda a, k, out: out.numel() * _weight(a, k).shape[-1],
+_MACS = {**dict.fromkeys(("conv1d", "conv2d", "conv3d"), _conv), "linear": _linear,
          **dict.fromkeys(("matmul", "__matmul__", "mm", "bmm"), _matmul)}
 
 
