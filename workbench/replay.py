@@ -183,13 +183,12 @@ def _write(path: Path, data: bytes) -> None:
 def _keys(fn: Callable, args: tuple, kwargs: dict) -> tuple[str, str]:
     """The local key (all of the workbench's code, the torch version) and the shipped key (the
     function's own module only), both over the arguments, the random state and the thread count."""
-    call = (args, kwargs, torch.get_rng_state(), np.random.get_state()[1].tobytes(), random.getstate()[1],
-            torch.get_num_threads())
+    call = fingerprint(args, kwargs, torch.get_rng_state(), np.random.get_state()[1].tobytes(),
+                       random.getstate()[1], torch.get_num_threads())        # hashed once: the data is large
     name = f"{fn.__module__}.{fn.__qualname__}"
-    local = fingerprint(name, _source_hash(), *call)
     source = Path(inspect.getsourcefile(fn) or "")
     own = source.read_bytes() if source.is_file() else b""
-    return local, fingerprint(name, own, *call)
+    return fingerprint(name, _source_hash(), call), fingerprint(name, own, call)
 
 
 def replayable(fn: F) -> F:
