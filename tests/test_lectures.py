@@ -188,6 +188,10 @@ def test_every_lecture_page_renders_and_answers(voila):
             trains = page.locator("button", has_text=re.compile(r"\b(run|train)\b", re.I)).count() > 0
             moved = move_every_control(page, expect_table=not trains)
             assert moved, f"{page_path.name}: no slider or dropdown answered the keyboard"
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 2, f"{page_path.name}: the page is {overflow} px wider than a 1280-px screen"
+            clipped = page.evaluate(CLIPPED)
+            assert not clipped, f"{page_path.name}: outputs wider than the page and cut off: {clipped}"
             for plot in page.locator(".js-plotly-plot").all():
                 box, parent = plot.bounding_box(), plot.locator("xpath=..").bounding_box()
                 if box and parent:
@@ -200,6 +204,11 @@ def test_every_lecture_page_renders_and_answers(voila):
         browser.close()
     (ARTIFACTS / "lecture_ready_s.json").write_text(json.dumps(report, indent=1))
 
+
+# Outputs whose content is wider than their box and that do not scroll: the rest is cut off.
+CLIPPED = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output, .jp-RenderedHTMLCommon'))
+  .filter(e => e.scrollWidth > e.clientWidth + 2 && !['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+  .map(e => e.innerText.slice(0, 60))"""
 
 _TABLE = "() => { const t = document.querySelector('.widget-html-content table'); return t ? t.innerText : ''; }"
 

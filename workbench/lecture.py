@@ -21,7 +21,8 @@ body, .jp-RenderedHTMLCommon, .jp-RenderedMarkdown {{ font-size: {base_px}px !im
 .jp-RenderedMarkdown h3 {{ font-size: {int(base_px * 1.25)}px !important; }}
 .widget-label, .widget-readout, .widget-dropdown select, .widget-toggle-button, .widget-button,
 .widget-html-content, .widget-inline-hbox .widget-label {{ font-size: {base_px - 2}px !important; }}
-.widget-html-content table, .jp-RenderedHTMLCommon table {{ font-size: {table_px}px !important; }}
+.widget-html-content table {{ font-size: {table_px}px !important; }}
+.jp-RenderedHTMLCommon table {{ font-size: {table_px - 3}px !important; }}  /* a DataFrame's many columns fit */
 .jp-OutputArea-output pre {{ font-size: {base_px - 4}px !important; }}
 #rendered_cells, .jp-Notebook {{ max-width: 1280px; margin: 0 auto; }}
 </style>"""
