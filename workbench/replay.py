@@ -14,8 +14,8 @@ real run.
     ... def noisy(n: int) -> torch.Tensor:
     ...     return torch.randn(n)
     >>> _ = torch.manual_seed(0); first = noisy(3)
-    >>> _ = torch.manual_seed(0); again = noisy(3)          # doctest: +ELLIPSIS
-    (replayed noisy from an identical earlier run: noisy-....pt; set WORKBENCH_CACHE=off to train again)
+    >>> _ = torch.manual_seed(0); again = noisy(3)
+    (replayed noisy from an identical earlier run on this machine; set WORKBENCH_CACHE=off to train again)
     >>> torch.equal(first, again)
     True
 
@@ -207,10 +207,11 @@ def replayable(fn: F) -> F:
         path = cache_dir() / f"{fn.__name__}-{key[:32]}.pt"
         shipped = SHIPPED / f"{fn.__name__}-{shipped_key[:32]}.pt.xz"
         modules = _modules(args, kwargs)
-        for source, what in ((path, "an identical earlier run"), (shipped, "the course's stored run")):
+        for source, what in ((path, "an identical earlier run on this machine"),
+                             (shipped, "the course's stored run (data/replays)")):
             replayed, result = _replay(source, modules) if source.exists() else (False, None)
             if replayed:
-                print(f"(replayed {fn.__name__} from {what}: {source.name}; set WORKBENCH_CACHE=off to train again)")
+                print(f"(replayed {fn.__name__} from {what}; set WORKBENCH_CACHE=off to train again)")
                 return result
         outermost = not _RUNNING
         _RUNNING.append(fn.__name__)
