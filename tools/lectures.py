@@ -125,8 +125,10 @@ def environment(port: int) -> dict[str, str]:
     """What the page kernels need besides the server's environment: two threads (as on the
     course's reference machine) and the address of the shared plotly module
     (``workbench.lecture.share_plotly_module``)."""
+    from workbench.lecture import ESM_ENV
+
     return {"WORKBENCH_THREADS": os.environ.get("WORKBENCH_THREADS", "2"),
-            "WORKBENCH_PLOTLY_ESM": f"http://127.0.0.1:{port}/voila/files/{PLOTLY_BUNDLE}"}
+            ESM_ENV: f"http://127.0.0.1:{port}/voila/files/{PLOTLY_BUNDLE}"}
 
 
 def voila_command(port: int = 8866, *, root: Path = LECTURES, preheat: bool = False) -> list[str]:
